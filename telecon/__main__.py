@@ -1,0 +1,3 @@
+from telecon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telecon.audit import routes as audit_routes
+from telecon.auth import routes as auth_routes
+from telecon.db import make_engine, make_sessionmaker
+from telecon.organizations import routes as organization_routes
+from telecon.participants import routes as participant_routes
+from telecon.scheduling import routes as scheduling_routes
+from telecon.scheduling.services import SchedulingPolicy
+from telecon.settings import Settings
+from telecon.web import exception_handlers, make_jwt_auth, problem, provide_actor, provide_session
+from telecon.worker import InProcessJobs
+
+
+@get("/health", opt={"public": True}, include_in_schema=False)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", opt={"public": True}, include_in_schema=False)
+async def ready(db_session: NamedDependency[AsyncSession]) -> Any:
+    try:
+        await db_session.execute(text("SELECT 1"))
+    except Exception:
+        return problem(503, "Not ready", "the database does not answer")
+    return {"status": "ready"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    jwt_auth = make_jwt_auth(settings)
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        jobs = None
+        if settings.redis_url is None:
+            jobs = InProcessJobs(app.state.sessionmaker, settings)
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                await jobs.stop()
+            await engine.dispose()
+
+    policy = SchedulingPolicy(
+        min_notice=timedelta(minutes=settings.min_notice_minutes),
+        max_search_span=timedelta(days=settings.max_slot_search_days),
+    )
+
+    return Litestar(
+        route_handlers=[
+            health,
+            ready,
+            auth_routes.login,
+            auth_routes.me,
+            organization_routes.create_user,
+            organization_routes.list_specialists,
+            organization_routes.get_specialist,
+            participant_routes.create_participant,
+            participant_routes.list_participants,
+            participant_routes.get_participant,
+            participant_routes.record_consent,
+            participant_routes.consent_history,
+            participant_routes.add_note,
+            participant_routes.case_file,
+            scheduling_routes.list_consultation_types,
+            scheduling_routes.create_consultation_type,
+            scheduling_routes.set_availability,
+            scheduling_routes.get_availability,
+            scheduling_routes.add_override,
+            scheduling_routes.list_overrides,
+            scheduling_routes.find_slots,
+            scheduling_routes.book_consultation,
+            scheduling_routes.list_consultations,
+            scheduling_routes.get_consultation,
+            scheduling_routes.reschedule_consultation,
+            scheduling_routes.cancel_consultation,
+            audit_routes.list_audit_events,
+        ],
+        dependencies={
+            "db_session": Provide(provide_session),
+            "actor": Provide(provide_actor),
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "policy": Provide(lambda: policy, use_cache=True, sync_to_thread=False),
+            "jwt_auth": Provide(lambda: jwt_auth, use_cache=True, sync_to_thread=False),
+        },
+        lifespan=[database],
+        on_app_init=[jwt_auth.on_app_init],
+        exception_handlers=exception_handlers,
+        openapi_config=OpenAPIConfig(
+            title="telecon",
+            version="1",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+        ),
+        state=State({"settings": settings}),
+        debug=False,
+    )

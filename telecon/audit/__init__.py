@@ -1,0 +1,1 @@
+"""Append-only audit trail: who did what to which object, when and from where; never health data."""

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from litestar import get
+from litestar.params import FromQuery
+
+from telecon.audit import services
+from telecon.schemas import Out
+from telecon.web import CurrentActor, DbSession, require_aware
+
+
+class AuditEventOut(Out):
+    id: uuid.UUID
+    occurred_at: datetime
+    actor_id: uuid.UUID | None
+    action: str
+    object_type: str
+    object_id: uuid.UUID | None
+    remote_address: str | None
+    details: dict[str, Any]
+
+
+@get("/api/v1/audit-events")
+async def list_audit_events(
+    db_session: DbSession,
+    actor: CurrentActor,
+    object_id: FromQuery[uuid.UUID | None] = None,
+    action: FromQuery[str | None] = None,
+    before: FromQuery[datetime | None] = None,
+    limit: FromQuery[int] = 100,
+) -> list[AuditEventOut]:
+    """The organization's audit trail, newest first (admins only)."""
+    require_aware(before, "before")
+    events = await services.list_events(
+        db_session, actor, object_id=object_id, action=action, before=before, limit=max(1, min(limit, 1000))
+    )
+    return [
+        AuditEventOut(
+            id=e.id,
+            occurred_at=e.occurred_at,
+            actor_id=e.actor_id,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            remote_address=e.remote_address,
+            details=e.details,
+        )
+        for e in events
+    ]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telecon.audit.models import AuditEvent
+from telecon.auth.actor import Actor
+from telecon.organizations.models import Role
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor | None,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    *,
+    organization_id: uuid.UUID | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """Append an audit event to the current transaction; ``details`` carry identifiers, never health data."""
+    event = AuditEvent(
+        organization_id=organization_id or (actor.organization_id if actor else None),
+        actor_id=actor.user_id if actor else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        remote_address=actor.remote_address if actor else None,
+        details=details,
+    )
+    session.add(event)
+    return event
+
+
+async def list_events(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    object_id: uuid.UUID | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    before: Any = None,
+) -> list[AuditEvent]:
+    actor.require(Role.admin)
+    query = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
+    if object_id is not None:
+        query = query.where(AuditEvent.object_id == object_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if before is not None:
+        query = query.where(AuditEvent.occurred_at < before)
+    result = await session.scalars(query.order_by(AuditEvent.occurred_at.desc()).limit(limit))
+    return list(result)

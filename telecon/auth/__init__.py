@@ -1,0 +1,1 @@
+"""Staff login: argon2 passwords, bearer tokens, throttling of failed attempts."""

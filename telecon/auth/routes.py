@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, SkipValidation
+from litestar.security.jwt import JWTAuth, Token
+
+from telecon.auth import services
+from telecon.organizations import services as organizations
+from telecon.organizations.models import User
+from telecon.schemas import Out, Strict
+from telecon.settings import Settings
+from telecon.web import CurrentActor, DbSession, remote_address
+
+
+class LoginIn(Strict):
+    email: str
+    password: str
+    organization_id: uuid.UUID | None = None
+
+
+class TokenOut(Out):
+    access_token: str
+    token_type: str
+    expires_in: int
+    organization_id: uuid.UUID
+    role: str
+
+
+class MembershipOut(Out):
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+
+
+class MeOut(Out):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    organization_id: uuid.UUID
+    role: str
+    profession: str | None
+    languages: list[str]
+    timezone: str
+    memberships: list[MembershipOut]
+
+
+@post("/api/v1/auth/login", opt={"public": True}, status_code=200)
+async def login(
+    request: Request[Any, Any, Any],
+    data: JSONBody[LoginIn],
+    db_session: DbSession,
+    settings: NamedDependency[SkipValidation[Settings]],
+    jwt_auth: NamedDependency[SkipValidation[JWTAuth[Any, Token]]],
+) -> TokenOut:
+    """Exchange email and password for a bearer token; any wrong combination gets the same answer."""
+    actor = await services.authenticate(
+        db_session,
+        email=data.email,
+        password=data.password,
+        remote_address=remote_address(request),
+        organization_id=data.organization_id,
+        policy=services.LoginPolicy(
+            max_failures_per_account=settings.login_max_failures_per_account,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            window=timedelta(minutes=settings.login_failure_window_minutes),
+        ),
+    )
+    if actor is None:
+        await db_session.commit()  # the failure must count even though the request fails
+    actor = services.require_actor(actor)
+    token = jwt_auth.create_token(identifier=str(actor.user_id), token_extras={"org": str(actor.organization_id)})
+    return TokenOut(
+        access_token=token,
+        token_type="bearer",  # noqa: S106
+        expires_in=settings.access_token_minutes * 60,
+        organization_id=actor.organization_id,
+        role=actor.role.value,
+    )
+
+
+@get("/api/v1/me")
+async def me(db_session: DbSession, actor: CurrentActor) -> MeOut:
+    user = await db_session.get_one(User, actor.user_id)
+    memberships = await organizations.memberships_of(db_session, user.id)
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        organization_id=actor.organization_id,
+        role=actor.role.value,
+        profession=user.profession.value if user.profession else None,
+        languages=user.languages,
+        timezone=user.timezone,
+        memberships=[
+            MembershipOut(organization_id=o.id, organization_name=o.name, role=m.role.value) for m, o in memberships
+        ],
+    )

@@ -1,0 +1,145 @@
+"""The ``telecon`` command: serve, worker, db upgrade, create-user, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from telecon import migrate
+from telecon.db import make_engine, make_sessionmaker
+from telecon.errors import DomainError
+from telecon.organizations import services as organizations
+from telecon.organizations.models import Profession, Role
+from telecon.settings import Settings
+
+
+def _prepare_sqlite_dir(settings: Settings) -> None:
+    if settings.is_sqlite and (database := make_url(settings.database_url).database):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _upgrade(settings: Settings) -> None:
+    _prepare_sqlite_dir(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with sessionmaker() as session, session.begin():
+            organization = await organizations.get_or_create_organization(session, args.organization)
+            user = await organizations.create_user(
+                session,
+                organization_id=organization.id,
+                email=args.email,
+                password=args.password,
+                role=Role(args.role),
+                display_name=args.name or args.email.split("@")[0],
+                profession=Profession(args.profession) if args.profession else None,
+                languages=args.language or ["de"],
+                timezone=args.timezone,
+                join_existing=True,
+            )
+        print(f"{args.role} {user.email} is a member of {organization.name!r} (organization id {organization.id})")
+    finally:
+        await engine.dispose()
+
+
+async def _demo(settings: Settings) -> None:
+    from telecon.demo import seed_demo
+
+    engine = make_engine(settings.database_url)
+    try:
+        logins = await seed_demo(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    print("Demo organization ready. Logins (password for all: see below):")
+    for line in logins:
+        print("  " + line)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from telecon.app import create_app
+
+    asyncio.run(_upgrade(settings))
+    if args.demo:
+        asyncio.run(_demo(settings))
+    print(f"telecon on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=True)
+
+
+def _worker(settings: Settings) -> None:
+    from arq.worker import create_worker
+
+    from telecon.worker import worker_settings
+
+    if settings.redis_url is None:
+        raise SystemExit("telecon worker needs TELECON_REDIS_URL; without it `telecon serve` runs the jobs itself")
+    create_worker(None, **worker_settings(settings)).run()  # type: ignore[arg-type]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="telecon", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, optionally seed demo data, and serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="seed a demo organization and print its logins")
+
+    commands.add_parser("worker", help="run the arq worker (needs TELECON_REDIS_URL)")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply all migrations (alembic upgrade head)")
+
+    user = commands.add_parser("create-user", help="create a staff user and, if needed, the organization")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.add_argument("--organization", required=True, help="organization name; created if it does not exist")
+    user.add_argument("--name", help="display name (default: the part of the email before @)")
+    user.add_argument("--profession", choices=[p.value for p in Profession])
+    user.add_argument("--language", action="append", help="a language spoken; repeat for several")
+    user.add_argument("--timezone", default="Europe/Berlin")
+
+    commands.add_parser("demo", help="seed a demo organization and print its logins")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    try:
+        if args.command == "serve":
+            _serve(settings, args)
+        elif args.command == "worker":
+            _worker(settings)
+        elif args.command == "db":
+            asyncio.run(_upgrade(settings))
+            print("database is up to date")
+        elif args.command == "create-user":
+            asyncio.run(_upgrade(settings))
+            asyncio.run(_create_user(settings, args))
+        elif args.command == "demo":
+            asyncio.run(_upgrade(settings))
+            asyncio.run(_demo(settings))
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        print(f"telecon: {error.detail}{where}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,35 @@
+"""Import every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from telecon.audit.models import AuditEvent
+from telecon.auth.models import LoginFailure
+from telecon.db import Base
+from telecon.notifications.models import OutboxMessage
+from telecon.organizations.models import Membership, Organization, User
+from telecon.participants.models import CaseFileEntry, Consent, Participant
+from telecon.scheduling.models import (
+    Attendee,
+    AvailabilityOverride,
+    AvailabilityRule,
+    Consultation,
+    ConsultationType,
+    IdempotencyKey,
+)
+
+__all__ = [
+    "Attendee",
+    "AuditEvent",
+    "AvailabilityOverride",
+    "AvailabilityRule",
+    "Base",
+    "CaseFileEntry",
+    "Consent",
+    "Consultation",
+    "ConsultationType",
+    "IdempotencyKey",
+    "LoginFailure",
+    "Membership",
+    "Organization",
+    "OutboxMessage",
+    "Participant",
+    "User",
+]

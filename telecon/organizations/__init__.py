@@ -1,0 +1,1 @@
+"""Organizations (tenants), staff users and their memberships."""

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+
+from telecon.organizations.models import Profession, Role, User
+from telecon.schemas import Email, Language, Name, Out, Strict
+
+
+class UserCreate(Strict):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=12, max_length=1024)]
+    display_name: Name
+    role: Role
+    profession: Profession | None = None
+    languages: list[Language] = msgspec.field(default_factory=lambda: ["de"])
+    timezone: str = "Europe/Berlin"
+
+
+class UserOut(Out):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+
+
+class SpecialistOut(Out):
+    id: uuid.UUID
+    display_name: str
+    profession: Profession | None
+    languages: list[str]
+    timezone: str
+
+    @classmethod
+    def of(cls, user: User) -> SpecialistOut:
+        return cls(
+            id=user.id,
+            display_name=user.display_name,
+            profession=user.profession,
+            languages=user.languages,
+            timezone=user.timezone,
+        )

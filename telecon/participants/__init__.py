@@ -1,0 +1,1 @@
+"""Participants, their consents (append-only) and their case file (append-only)."""

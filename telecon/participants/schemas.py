@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
+from telecon.schemas import Email, Language, Name, Out, Strict, Text
+
+
+class ParticipantCreate(Strict):
+    display_name: Name
+    email: Email | None = None
+    preferred_language: Language = "de"
+    case_reference: Name | None = None
+    coach_id: uuid.UUID | None = None
+    interpreter_language: Language | None = None
+    easy_language: bool = False
+
+
+class ParticipantOut(Out):
+    id: uuid.UUID
+    display_name: str
+    email: str | None
+    preferred_language: str
+    case_reference: str | None
+    coach_id: uuid.UUID | None
+    interpreter_language: str | None
+    easy_language: bool
+    consents: list[ConsentKind]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, participant: Participant, consents: set[ConsentKind]) -> ParticipantOut:
+        return cls(
+            id=participant.id,
+            display_name=participant.display_name,
+            email=participant.email,
+            preferred_language=participant.preferred_language,
+            case_reference=participant.case_reference,
+            coach_id=participant.coach_id,
+            interpreter_language=participant.interpreter_language,
+            easy_language=participant.easy_language,
+            consents=sorted(consents),
+            created_at=participant.created_at,
+        )
+
+
+class ConsentCreate(Strict):
+    kind: ConsentKind
+    granted: bool
+    evidence: Text | None = None
+
+
+class ConsentOut(Out):
+    id: uuid.UUID
+    kind: ConsentKind
+    granted: bool
+    recorded_at: datetime
+    recorded_by_id: uuid.UUID | None
+    evidence: str | None
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentOut:
+        return cls(
+            id=consent.id,
+            kind=consent.kind,
+            granted=consent.granted,
+            recorded_at=consent.recorded_at,
+            recorded_by_id=consent.recorded_by_id,
+            evidence=consent.evidence,
+        )
+
+
+class NoteCreate(Strict):
+    text: Text
+
+
+class CaseFileEntryOut(Out):
+    id: uuid.UUID
+    kind: CaseFileKind
+    occurred_at: datetime
+    author_id: uuid.UUID | None
+    consultation_id: uuid.UUID | None
+    text: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: CaseFileEntry) -> CaseFileEntryOut:
+        return cls(
+            id=entry.id,
+            kind=entry.kind,
+            occurred_at=entry.occurred_at,
+            author_id=entry.author_id,
+            consultation_id=entry.consultation_id,
+            text=entry.text,
+            data=entry.data,
+        )
+
+
+class CaseFileOut(Out):
+    participant_id: uuid.UUID
+    entries: list[CaseFileEntryOut]

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telecon.audit import services as audit
+from telecon.auth.actor import Actor
+from telecon.errors import Conflict, InvalidInput, NotFound
+from telecon.organizations import services as organizations
+from telecon.organizations.models import Role
+from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
+
+STAFF_WHO_MANAGE_PARTICIPANTS = (Role.admin, Role.coach)
+
+
+async def create_participant(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    display_name: str,
+    email: str | None,
+    preferred_language: str,
+    case_reference: str | None,
+    coach_id: uuid.UUID | None = None,
+    interpreter_language: str | None = None,
+    easy_language: bool = False,
+) -> Participant:
+    actor.require(*STAFF_WHO_MANAGE_PARTICIPANTS)
+    if coach_id is None and actor.role is Role.coach:
+        coach_id = actor.user_id
+    elif coach_id is not None:
+        membership = await organizations.membership_of(session, coach_id, actor.organization_id)
+        if membership is None or membership.role is not Role.coach:
+            raise InvalidInput("no coach with this id in the organization", field="coach_id")
+    participant = Participant(
+        organization_id=actor.organization_id,
+        display_name=display_name,
+        email=organizations.normalise_email(email) if email else None,
+        preferred_language=preferred_language,
+        case_reference=case_reference,
+        coach_id=coach_id,
+        interpreter_language=interpreter_language,
+        easy_language=easy_language,
+    )
+    session.add(participant)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("a participant with this case reference already exists", field="case_reference") from None
+    audit.record(session, actor, "participant.created", "participant", participant.id)
+    return participant
+
+
+async def get_participant(session: AsyncSession, actor: Actor, participant_id: uuid.UUID) -> Participant:
+    """Another organization's participant is indistinguishable from none at all."""
+    actor.require(*STAFF_WHO_MANAGE_PARTICIPANTS)
+    participant = await session.scalar(
+        select(Participant).where(
+            Participant.id == participant_id, Participant.organization_id == actor.organization_id
+        )
+    )
+    if participant is None:
+        raise NotFound("no such participant", field="participant_id")
+    return participant
+
+
+async def list_participants(session: AsyncSession, actor: Actor, *, limit: int = 200) -> list[Participant]:
+    actor.require(*STAFF_WHO_MANAGE_PARTICIPANTS)
+    result = await session.scalars(
+        select(Participant)
+        .where(Participant.organization_id == actor.organization_id)
+        .order_by(Participant.display_name)
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def record_consent(
+    session: AsyncSession,
+    actor: Actor,
+    participant_id: uuid.UUID,
+    *,
+    kind: ConsentKind,
+    granted: bool,
+    evidence: str | None,
+) -> Consent:
+    participant = await get_participant(session, actor, participant_id)
+    consent = Consent(
+        organization_id=participant.organization_id,
+        participant_id=participant.id,
+        kind=kind,
+        granted=granted,
+        recorded_by_id=actor.user_id,
+        evidence=evidence,
+    )
+    session.add(consent)
+    await session.flush()
+    append_case_file(
+        session,
+        participant,
+        CaseFileKind.consent_recorded,
+        author_id=actor.user_id,
+        data={"consent": kind.value, "granted": granted},
+    )
+    audit.record(session, actor, "consent.recorded", "participant", participant.id, kind=kind.value, granted=granted)
+    return consent
+
+
+async def consent_history(session: AsyncSession, actor: Actor, participant_id: uuid.UUID) -> list[Consent]:
+    participant = await get_participant(session, actor, participant_id)
+    result = await session.scalars(
+        select(Consent).where(Consent.participant_id == participant.id).order_by(Consent.recorded_at, Consent.id)
+    )
+    return list(result)
+
+
+async def active_consents(session: AsyncSession, participant_id: uuid.UUID) -> set[ConsentKind]:
+    """The kinds whose latest entry grants; a withdrawal is simply a later entry."""
+    rows = await session.execute(
+        select(Consent.kind, Consent.granted)
+        .where(Consent.participant_id == participant_id)
+        .order_by(Consent.recorded_at, Consent.id)
+    )
+    latest: dict[ConsentKind, bool] = {}
+    for kind, granted in rows.tuples():
+        latest[kind] = granted
+    return {kind for kind, granted in latest.items() if granted}
+
+
+def append_case_file(
+    session: AsyncSession,
+    participant: Participant,
+    kind: CaseFileKind,
+    *,
+    author_id: uuid.UUID | None,
+    consultation_id: uuid.UUID | None = None,
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseFileEntry:
+    entry = CaseFileEntry(
+        organization_id=participant.organization_id,
+        participant_id=participant.id,
+        kind=kind,
+        author_id=author_id,
+        consultation_id=consultation_id,
+        text=text,
+        data=data or {},
+    )
+    session.add(entry)
+    return entry
+
+
+async def add_note(session: AsyncSession, actor: Actor, participant_id: uuid.UUID, text: str) -> CaseFileEntry:
+    participant = await get_participant(session, actor, participant_id)
+    entry = append_case_file(session, participant, CaseFileKind.note, author_id=actor.user_id, text=text)
+    audit.record(session, actor, "case_file.note_added", "participant", participant.id)
+    await session.flush()
+    return entry
+
+
+async def case_file(session: AsyncSession, actor: Actor, participant_id: uuid.UUID) -> list[CaseFileEntry]:
+    participant = await get_participant(session, actor, participant_id)
+    result = await session.scalars(
+        select(CaseFileEntry)
+        .where(CaseFileEntry.participant_id == participant.id)
+        .order_by(CaseFileEntry.occurred_at, CaseFileEntry.id)
+    )
+    return list(result)

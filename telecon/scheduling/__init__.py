@@ -1,0 +1,1 @@
+"""Consultation types, specialists' availability, slots and consultations."""

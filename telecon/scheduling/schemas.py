@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import Annotated
+
+import msgspec
+
+from telecon.notifications.models import OutboxMessage
+from telecon.organizations.models import Profession
+from telecon.scheduling.models import (
+    Attendee,
+    AttendeeKind,
+    AvailabilityOverride,
+    AvailabilityRule,
+    Consultation,
+    ConsultationStatus,
+    ConsultationType,
+    JitsiRole,
+    OverrideKind,
+)
+from telecon.scheduling.services import ConsultationView, Slot
+from telecon.schemas import AwareDatetime, Email, Language, Name, Out, Strict, Text
+
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["09:00"])]
+
+
+def parse_clock(value: str) -> time:
+    return time.max if value == "24:00" else time.fromisoformat(value)
+
+
+def format_clock(value: time) -> str:
+    return "24:00" if value == time.max else value.strftime("%H:%M")
+
+
+class ConsultationTypeCreate(Strict):
+    name: Name
+    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)]
+    professions: list[Profession] = msgspec.field(default_factory=list)
+    buffer_minutes: Annotated[int, msgspec.Meta(ge=0, le=240)] = 0
+
+
+class ConsultationTypeOut(Out):
+    id: uuid.UUID
+    name: str
+    duration_minutes: int
+    professions: list[str]
+    buffer_minutes: int
+
+    @classmethod
+    def of(cls, t: ConsultationType) -> ConsultationTypeOut:
+        return cls(
+            id=t.id,
+            name=t.name,
+            duration_minutes=t.duration_minutes,
+            professions=t.professions,
+            buffer_minutes=t.buffer_minutes,
+        )
+
+
+class WeeklyWindowIn(Strict):
+    weekday: Annotated[int, msgspec.Meta(ge=0, le=6, description="0 = Monday")]
+    start: ClockTime
+    end: ClockTime
+
+
+class AvailabilityIn(Strict):
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    weekly: Annotated[list[WeeklyWindowIn], msgspec.Meta(max_length=100)]
+
+
+class WeeklyWindowOut(Out):
+    weekday: int
+    start: str
+    end: str
+
+
+class AvailabilityOut(Out):
+    specialist_id: uuid.UUID
+    timezone: str
+    weekly: list[WeeklyWindowOut]
+
+    @classmethod
+    def of(cls, specialist_id: uuid.UUID, timezone: str, rules: list[AvailabilityRule]) -> AvailabilityOut:
+        return cls(
+            specialist_id=specialist_id,
+            timezone=timezone,
+            weekly=[
+                WeeklyWindowOut(weekday=r.weekday, start=format_clock(r.start_time), end=format_clock(r.end_time))
+                for r in rules
+            ],
+        )
+
+
+class OverrideIn(Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+    kind: OverrideKind
+
+
+class OverrideOut(Out):
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    kind: OverrideKind
+
+    @classmethod
+    def of(cls, o: AvailabilityOverride) -> OverrideOut:
+        return cls(id=o.id, start=o.starts_at, end=o.ends_at, kind=o.kind)
+
+
+class SlotOut(Out):
+    specialist_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, slot: Slot) -> SlotOut:
+        return cls(specialist_id=slot.specialist_id, start=slot.start, end=slot.end)
+
+
+class SlotsOut(Out):
+    slots: list[SlotOut]
+
+
+class GuestIn(Strict):
+    name: Name
+    email: Email | None = None
+    language: Language = "de"
+
+
+class BookingIn(Strict):
+    participant_id: uuid.UUID
+    specialist_id: uuid.UUID
+    consultation_type_id: uuid.UUID
+    start: AwareDatetime
+    purpose: Text | None = None
+    invite_coach: bool = False
+    guests: Annotated[list[GuestIn], msgspec.Meta(max_length=5)] = msgspec.field(default_factory=list)
+
+
+class RescheduleIn(Strict):
+    start: AwareDatetime
+
+
+class CancelIn(Strict):
+    reason: Text | None = None
+
+
+class AttendeeOut(Out):
+    id: uuid.UUID
+    kind: AttendeeKind
+    name: str
+    jitsi_role: JitsiRole
+    revoked: bool
+    join_count: int
+    first_joined_at: datetime | None
+    last_joined_at: datetime | None
+
+    @classmethod
+    def of(cls, a: Attendee) -> AttendeeOut:
+        return cls(
+            id=a.id,
+            kind=a.kind,
+            name=a.name,
+            jitsi_role=a.jitsi_role,
+            revoked=a.revoked_at is not None,
+            join_count=a.join_count,
+            first_joined_at=a.first_joined_at,
+            last_joined_at=a.last_joined_at,
+        )
+
+
+class NotificationOut(Out):
+    topic: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, m: OutboxMessage) -> NotificationOut:
+        return cls(
+            topic=m.topic, status=m.status.value, attempts=m.attempts, created_at=m.created_at, sent_at=m.sent_at
+        )
+
+
+class ConsultationSummaryOut(Out):
+    id: uuid.UUID
+    status: ConsultationStatus
+    start: datetime
+    end: datetime
+    participant_id: uuid.UUID
+    specialist_id: uuid.UUID
+    consultation_type_id: uuid.UUID
+    booked_by_id: uuid.UUID | None
+    sequence: int
+
+    @classmethod
+    def of(cls, c: Consultation) -> ConsultationSummaryOut:
+        return cls(
+            id=c.id,
+            status=c.status,
+            start=c.starts_at,
+            end=c.ends_at,
+            participant_id=c.participant_id,
+            specialist_id=c.specialist_id,
+            consultation_type_id=c.consultation_type_id,
+            booked_by_id=c.booked_by_id,
+            sequence=c.sequence,
+        )
+
+
+class ConsultationOut(Out):
+    id: uuid.UUID
+    status: ConsultationStatus
+    start: datetime
+    end: datetime
+    participant_id: uuid.UUID
+    specialist_id: uuid.UUID
+    consultation_type_id: uuid.UUID
+    booked_by_id: uuid.UUID | None
+    purpose: str | None
+    room: str
+    sequence: int
+    cancel_reason: str | None
+    attendees: list[AttendeeOut]
+    notifications: list[NotificationOut]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: ConsultationView) -> ConsultationOut:
+        c = view.consultation
+        return cls(
+            id=c.id,
+            status=c.status,
+            start=c.starts_at,
+            end=c.ends_at,
+            participant_id=c.participant_id,
+            specialist_id=c.specialist_id,
+            consultation_type_id=c.consultation_type_id,
+            booked_by_id=c.booked_by_id,
+            purpose=c.purpose,
+            room=c.room_name,
+            sequence=c.sequence,
+            cancel_reason=c.cancel_reason,
+            attendees=[AttendeeOut.of(a) for a in view.attendees],
+            notifications=[NotificationOut.of(m) for m in view.notifications],
+            created_at=c.created_at,
+        )

@@ -1,0 +1,76 @@
+"""One typed settings object, read from ``TELECON_`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "development-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
+DEV_ENCRYPTION_KEY = "development-encryption-key-change-me"
+DEV_JITSI_APP_SECRET = "development-jitsi-app-secret-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Everything telecon reads from its environment; safe embedded defaults for development."""
+
+    model_config = SettingsConfigDict(env_prefix="TELECON_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///var/telecon.db"
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    redis_url: str | None = None
+    """Redis for arq; unset means the web process runs the background loop itself."""
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    mail_from: str = "telecon <no-reply@telecon.invalid>"
+    mail_dir: Path = Path("var/mail")
+
+    min_notice_minutes: int = Field(default=120, ge=0)
+    max_slot_search_days: int = Field(default=62, ge=1)
+    join_opens_minutes: int = Field(default=15, ge=0)
+    join_closes_minutes: int = Field(default=30, ge=0)
+
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+
+    jitsi_domain: str = "meet.jitsi.example"
+    jitsi_app_id: str = "telecon"
+    jitsi_app_secret: SecretStr = SecretStr(DEV_JITSI_APP_SECRET)
+    jitsi_sub: str | None = None
+    """The token's ``sub``: the Prosody XMPP domain or tenant; defaults to ``jitsi_domain``."""
+    jitsi_private_key_file: Path | None = None
+    jitsi_kid: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Self:
+        if self.env != "production":
+            return self
+        defaults = {
+            "TELECON_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
+            "TELECON_ENCRYPTION_KEY": (self.encryption_key, DEV_ENCRYPTION_KEY),
+            "TELECON_JITSI_APP_SECRET": (self.jitsi_app_secret, DEV_JITSI_APP_SECRET),
+        }
+        still_default = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
+        if self.jitsi_private_key_file is not None and "TELECON_JITSI_APP_SECRET" in still_default:
+            still_default.remove("TELECON_JITSI_APP_SECRET")  # RS256 (JaaS) does not use the app secret
+        if still_default:
+            raise ValueError(f"production refuses development defaults for: {', '.join(still_default)}")
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("TELECON_SECRET_KEY must be at least 32 characters in production")
+        return self

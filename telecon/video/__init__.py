@@ -1,0 +1,1 @@
+"""Video rooms on Jitsi: room names, join links, tokens and join windows."""

@@ -1,0 +1,185 @@
+"""HTTP plumbing shared by every domain's routes: sessions, the acting user, problem details."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.params import SkipValidation
+from litestar.security.jwt import JWTAuth, Token
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.auth.actor import Actor
+from telecon.errors import DomainError, InvalidInput, NotAuthenticated, TooManyRequests
+from telecon.organizations import services as organizations
+from telecon.settings import Settings
+
+log = logging.getLogger("telecon.http")
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://telecon.invalid/problems/"
+
+
+# --- problem details (RFC 9457) ---------------------------------------------------------------------
+
+
+def problem(
+    status: int, title: str, detail: str | None = None, *, kind: str | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + kind if kind else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra.pop("retry_after"))
+    body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_AT_PATH = re.compile(r"- at `\$(?:\.)?([^`]*)`")
+
+
+def _field_of(error: dict[str, Any]) -> str | None:
+    message = str(error.get("message", ""))
+    if match := _UNKNOWN_FIELD.search(message):
+        prefix = _AT_PATH.search(message)
+        parent = prefix.group(1) if prefix and prefix.group(1) else ""
+        return f"{parent}.{match.group(1)}" if parent else match.group(1)
+    key = error.get("key")
+    if key and key != "data":
+        return str(key)
+    if match := _AT_PATH.search(message):
+        return match.group(1) or None
+    return None
+
+
+def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            message = str(item.get("message", "invalid value"))
+            errors.append(
+                {
+                    "field": _field_of(item),
+                    "source": item.get("source", "body"),
+                    "message": _AT_PATH.sub("", message).strip(" -"),
+                }
+            )
+    if not errors:
+        errors.append({"field": None, "source": "body", "message": exc.detail})
+    names = ", ".join(e["field"] for e in errors if e["field"]) or "the request"
+    return problem(422, "Invalid request", f"check {names}", kind="validation", errors=errors)
+
+
+def _on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if exc.field:
+        extra["field"] = exc.field
+        if isinstance(exc, InvalidInput):
+            extra["errors"] = [{"field": exc.field, "source": "body", "message": exc.detail}]
+    if isinstance(exc, TooManyRequests):
+        extra["retry_after"] = exc.retry_after
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
+    return problem(exc.status_code, exc.title, exc.detail, kind=kind, **extra)
+
+
+def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    title = exc.detail if exc.detail else "Error"
+    extra: dict[str, Any] = {}
+    if exc.headers and "Retry-After" in exc.headers:
+        extra["retry_after"] = exc.headers["Retry-After"]
+    return problem(exc.status_code, title, **extra)
+
+
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Logged with the path template, not the URL or the body: both can carry personal data.
+    route = request.scope.get("path_template", "?")
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route, exc_info=exc)
+    return problem(500, "Internal server error", "something went wrong on our side; nothing was saved")
+
+
+exception_handlers: dict[type[Exception], Any] = {
+    ValidationException: _on_validation,
+    DomainError: _on_domain_error,
+    HTTPException: _on_http_exception,
+    Exception: _on_unexpected,
+}
+
+
+# --- sessions and the acting user -------------------------------------------------------------------
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request: committed after the handler returns, rolled back if it raises."""
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUser:
+    """What the bearer token claims; the membership is checked again in the request's own transaction."""
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+
+
+async def _token_user(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> TokenUser | None:
+    try:
+        return TokenUser(uuid.UUID(token.sub), uuid.UUID(str(token.extras["org"])))
+    except (KeyError, ValueError):
+        return None
+
+
+def make_jwt_auth(settings: Settings) -> JWTAuth[TokenUser, Token]:
+    return JWTAuth[TokenUser, Token](
+        retrieve_user_handler=_token_user,
+        token_secret=settings.secret_key.get_secret_value(),
+        default_token_expiration=timedelta(minutes=settings.access_token_minutes),
+        exclude=["/api/v1/auth/login", "/health", "/ready", "/schema", "/join/"],
+        exclude_opt_key="public",
+    )
+
+
+def remote_address(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
+    claims = request.user
+    if not isinstance(claims, TokenUser):
+        raise NotAuthorizedException()
+    membership = await organizations.membership_of(db_session, claims.user_id, claims.organization_id)
+    if membership is None:
+        raise NotAuthenticated("this login is no longer valid; please log in again")
+    return Actor(claims.user_id, claims.organization_id, membership.role, remote_address(request))
+
+
+def require_aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput("a time needs an offset, e.g. 2027-03-01T09:00:00+01:00", field=field)
+
+
+# Dependency markers for handlers; SkipValidation: these are our own objects, not input to check.
+DbSession = NamedDependency[AsyncSession]
+CurrentActor = NamedDependency[SkipValidation[Actor]]

@@ -1,0 +1,107 @@
+"""Background work: the arq worker for production and the same jobs in-process for the embedded default.
+
+The outbox relay (email, webhooks, reminders) joins these jobs with the notifications work; what runs now
+is housekeeping: expired login throttles and idempotency keys past their replay window are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, timedelta
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.auth import services as auth
+from telecon.db import make_engine, make_sessionmaker, utcnow
+from telecon.scheduling.models import IdempotencyKey
+from telecon.settings import Settings
+
+log = logging.getLogger("telecon.worker")
+IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
+
+
+def login_policy(settings: Settings) -> auth.LoginPolicy:
+    return auth.LoginPolicy(
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window=timedelta(minutes=settings.login_failure_window_minutes),
+    )
+
+
+async def run_housekeeping(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> dict[str, int]:
+    async with sessionmaker() as session, session.begin():
+        failures = await auth.purge_login_failures(session, login_policy(settings))
+        keys = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_REPLAY_WINDOW)
+        )
+    removed = {"login_failures": failures, "idempotency_keys": int(keys.rowcount or 0)}  # type: ignore[attr-defined]
+    log.info("housekeeping removed %s", removed)
+    return removed
+
+
+# --- arq ---------------------------------------------------------------------------------------------
+
+
+async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
+    return await run_housekeeping(ctx["sessionmaker"], ctx["settings"])
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = ctx.setdefault("settings", Settings())
+    if "sessionmaker" not in ctx:
+        ctx["engine"] = make_engine(settings.database_url)
+        ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if engine := ctx.get("engine"):
+        await engine.dispose()
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker``; ``telecon worker`` and the tests build the worker from them."""
+    return {
+        "functions": [housekeeping],
+        "cron_jobs": [cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0"),
+        "timezone": UTC,
+        "ctx": {"settings": settings},
+    }
+
+
+# --- embedded ----------------------------------------------------------------------------------------
+
+
+class InProcessJobs:
+    """Runs the worker's periodic jobs inside the web process when no Redis is configured."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, interval: float = 600):
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await run_housekeeping(self._sessionmaker, self._settings)
+            except Exception:
+                log.exception("in-process housekeeping failed; trying again later")
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="telecon-in-process-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
