@@ -130,7 +130,7 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[tupl
         .where(Membership.user_id == user_id)
         .order_by(Membership.created_at, Organization.name)
     )
-    return [(m, o) for m, o in rows.tuples()]
+    return [(m, o) for m, o in rows]
 
 
 async def list_specialists(

@@ -127,7 +127,7 @@ async def active_consents(session: AsyncSession, participant_id: uuid.UUID) -> s
         .order_by(Consent.recorded_at, Consent.id)
     )
     latest: dict[ConsentKind, bool] = {}
-    for kind, granted in rows.tuples():
+    for kind, granted in rows:
         latest[kind] = granted
     return {kind for kind, granted in latest.items() if granted}
 

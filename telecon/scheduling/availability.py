@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -136,7 +136,9 @@ async def add_override(
     specialist = await _own_specialist_profile(session, actor, specialist_id)
     if starts_at >= ends_at:
         raise InvalidInput("an override must end after it starts", field="end")
-    override = AvailabilityOverride(specialist_id=specialist.id, starts_at=starts_at, ends_at=ends_at, kind=kind)
+    override = AvailabilityOverride(
+        specialist_id=specialist.id, starts_at=starts_at.astimezone(UTC), ends_at=ends_at.astimezone(UTC), kind=kind
+    )
     session.add(override)
     await session.flush()
     audit.record(session, actor, "availability.override_added", "user", specialist.id, kind=kind.value)

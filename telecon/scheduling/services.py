@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,7 +101,7 @@ async def _specialist_calendars(
             AvailabilityOverride.ends_at > start,
         )
     )
-    for specialist_id, kind, lo, hi in override_rows.tuples():
+    for specialist_id, kind, lo, hi in override_rows:
         overrides[specialist_id][kind].append((lo, hi))
     busy: dict[uuid.UUID, list[slot_rules.Interval]] = defaultdict(list)
     busy_rows = await session.execute(
@@ -112,7 +112,7 @@ async def _specialist_calendars(
             Consultation.blocked_until > start,
         )
     )
-    for specialist_id, lo, hi in busy_rows.tuples():
+    for specialist_id, lo, hi in busy_rows:
         busy[specialist_id].append((lo, hi))
     return rules, overrides, busy
 
@@ -282,11 +282,12 @@ async def book_consultation(
     actor.require(*BOOKERS)
     if starts_at.tzinfo is None:
         raise InvalidInput("a time needs an offset", field="start")
+    starts_at = starts_at.astimezone(UTC)
     fingerprint = request_fingerprint(
         participant_id=participant_id,
         specialist_id=specialist_id,
         consultation_type_id=consultation_type_id,
-        start=starts_at.astimezone(ZoneInfo("UTC")).isoformat(),
+        start=starts_at.isoformat(),
         purpose=purpose,
         invite_coach=invite_coach,
         guests=[(g.name, g.email, g.language) for g in guests],
@@ -347,10 +348,9 @@ async def book_consultation(
     attendees += [
         _attendee(consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language) for g in guests
     ]
-    session.add(consultation)
-    session.add_all(attendees)
+    dependents: list[Any] = list(attendees)
     if idempotency_key is not None:
-        session.add(
+        dependents.append(
             IdempotencyKey(
                 organization_id=actor.organization_id,
                 key=idempotency_key,
@@ -358,14 +358,13 @@ async def book_consultation(
                 consultation_id=consultation.id,
             )
         )
-    _record_change(session, actor, participant, consultation, CaseFileKind.consultation_booked, "booked")
     try:
         if idempotency_key is None:
-            await session.flush()
+            await _insert(session, actor, participant, consultation, dependents)
         else:
             # A savepoint, so that after losing a race to the same key the winner's row can be read.
             async with session.begin_nested():
-                await session.flush()
+                await _insert(session, actor, participant, consultation, dependents)
     except IntegrityError as error:
         if idempotency_key is not None and (view := await _replay(session, actor, idempotency_key, fingerprint)):
             return view, False
@@ -373,6 +372,22 @@ async def book_consultation(
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
     return ConsultationView(consultation, attendees), True
+
+
+async def _insert(
+    session: AsyncSession,
+    actor: Actor,
+    participant: Participant,
+    consultation: Consultation,
+    dependents: list[Any],
+) -> None:
+    # The consultation first: its rows' foreign keys point at it, and on PostgreSQL this is the statement
+    # the exclusion constraint refuses when another booking won the slot.
+    session.add(consultation)
+    await session.flush()
+    session.add_all(dependents)
+    _record_change(session, actor, participant, consultation, CaseFileKind.consultation_booked, "booked")
+    await session.flush()
 
 
 def _record_change(
@@ -480,6 +495,7 @@ async def reschedule_consultation(
 ) -> ConsultationView:
     """Move a consultation; attendees keep their links and learn of it through a raised SEQUENCE."""
     actor.require(*BOOKERS)
+    starts_at = starts_at.astimezone(UTC)
     consultation = await _load(session, actor, consultation_id, lock=True)
     if consultation.status is not ConsultationStatus.scheduled:
         raise Conflict(f"a {consultation.status.value} consultation cannot be rescheduled", field="consultation_id")

@@ -1,0 +1,282 @@
+"""Fixtures: real databases (SQLite always, PostgreSQL when configured), a real HTTP server, real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon import migrate
+from telecon.app import create_app
+from telecon.auth.passwords import hash_password
+from telecon.db import make_engine, make_sessionmaker
+from telecon.models import Base
+from telecon.settings import Settings
+
+POSTGRES_URL = os.environ.get("TELECON_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TELECON_TEST_REDIS_URL")
+TEST_PASSWORD = "correct horse battery staple"
+TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- databases ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate one SQLite file per test session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "telecon.db"
+
+    async def build() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> str:
+    assert POSTGRES_URL is not None
+
+    async def build() -> None:
+        engine = make_engine(POSTGRES_URL)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await migrate.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return POSTGRES_URL
+
+
+def _truncate_postgres(url: str) -> None:
+    async def truncate() -> None:
+        engine = make_engine(url)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(truncate())
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        target = tmp_path / "telecon.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite+aiosqlite:///{target}"
+    else:
+        url = request.getfixturevalue("postgres_schema")
+        yield url
+        _truncate_postgres(url)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=None,
+        mail_dir=tmp_path / "mail",
+        public_url="http://telecon.test",
+        min_notice_minutes=120,
+    )
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(settings.database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+# --- a real HTTP server --------------------------------------------------------------------------------
+
+
+class LiveServer:
+    """uvicorn serving ``create_app(settings)`` on a loopback port, in a thread with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", loop="asyncio"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60, limits=limits) as http:
+        yield http
+
+
+# --- a seeded organization ----------------------------------------------------------------------------
+
+
+def next_weekday(weekday: int, *, weeks_ahead: int = 1) -> date:
+    """A date on ``weekday`` at least ``weeks_ahead`` weeks from today, far beyond the minimum notice."""
+    today = datetime.now(UTC).date()
+    return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+
+
+@dataclass
+class World:
+    """One organization with staff, a participant who consented, a type and a specialist's week."""
+
+    organization_id: uuid.UUID
+    admin: str
+    coach: str
+    specialist_id: uuid.UUID
+    specialist: str
+    psychologist_id: uuid.UUID
+    participant_id: uuid.UUID
+    type_id: uuid.UUID
+    other: dict[str, Any] = field(default_factory=dict)
+
+
+async def seed_world(
+    sessionmaker: async_sessionmaker[AsyncSession], name: str = "Jobcenter Test", prefix: str = ""
+) -> World:
+    from datetime import time as clock
+
+    from telecon.organizations import services as organizations
+    from telecon.organizations.models import Profession, Role
+    from telecon.participants.models import Consent, ConsentKind, Participant
+    from telecon.scheduling.models import AvailabilityRule, ConsultationType
+
+    async with sessionmaker() as session, session.begin():
+        org = await organizations.get_or_create_organization(session, name)
+
+        async def user(email: str, role: Role, profession: Profession | None = None) -> uuid.UUID:
+            created = await organizations.create_user(
+                session,
+                organization_id=org.id,
+                email=email,
+                role=role,
+                display_name=email.split("@")[0],
+                password_hash=TEST_PASSWORD_HASH,
+                profession=profession,
+            )
+            return created.id
+
+        await user(f"{prefix}admin@test.invalid", Role.admin)
+        coach_id = await user(f"{prefix}coach@test.invalid", Role.coach)
+        specialist_id = await user(f"{prefix}doctor@test.invalid", Role.specialist, Profession.physician)
+        psychologist_id = await user(f"{prefix}psych@test.invalid", Role.specialist, Profession.psychologist)
+        for specialist in (specialist_id, psychologist_id):
+            session.add_all(
+                AvailabilityRule(specialist_id=specialist, weekday=d, start_time=clock(9), end_time=clock(12))
+                for d in range(5)
+            )
+        participant = Participant(
+            organization_id=org.id, display_name="Maria Muster", email="maria@test.invalid", coach_id=coach_id
+        )
+        session.add(participant)
+        await session.flush()
+        session.add(
+            Consent(
+                organization_id=org.id,
+                participant_id=participant.id,
+                kind=ConsentKind.video_consultation,
+                granted=True,
+                recorded_by_id=coach_id,
+            )
+        )
+        consultation_type = ConsultationType(
+            organization_id=org.id, name="Erstgespräch", duration_minutes=30, buffer_minutes=0, professions=[]
+        )
+        session.add(consultation_type)
+        await session.flush()
+        return World(
+            organization_id=org.id,
+            admin=f"{prefix}admin@test.invalid",
+            coach=f"{prefix}coach@test.invalid",
+            specialist_id=specialist_id,
+            specialist=f"{prefix}doctor@test.invalid",
+            psychologist_id=psychologist_id,
+            participant_id=participant.id,
+            type_id=consultation_type.id,
+        )
+
+
+@pytest.fixture
+async def world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
+    return await seed_world(sessionmaker)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def berlin(day: date, hour: int, minute: int = 0) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo("Europe/Berlin")).isoformat()
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    if field is not None:
+        fields = {body.get("field")} | {e.get("field") for e in body.get("errors", [])}
+        assert field in fields, body
+    return body
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not REDIS_URL:
+        pytest.skip("TELECON_TEST_REDIS_URL is not set (.ci/run sets it)")
+    return REDIS_URL
