@@ -112,7 +112,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return problem(500, "Internal server error", "something went wrong on our side; nothing was saved")
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: dict[int | type[Exception], Any] = {
     ValidationException: _on_validation,
     DomainError: _on_domain_error,
     HTTPException: _on_http_exception,

@@ -428,7 +428,7 @@ def _record_change(
 # --- reading -----------------------------------------------------------------------------------------
 
 
-def _visible(actor: Actor) -> Select[tuple[Consultation]]:
+def _visible(actor: Actor) -> Select[Consultation]:
     query = select(Consultation).where(Consultation.organization_id == actor.organization_id)
     if actor.role is Role.specialist:
         query = query.where(Consultation.specialist_id == actor.user_id)

@@ -1,0 +1,26 @@
+"""A no-argument app factory for ``uvicorn --factory``, used by ``bench/bench.py`` only.
+
+Reads the database URL from ``BENCH_DATABASE_URL`` (and a scratch mail directory from ``BENCH_MAIL_DIR``)
+so the benchmark never depends on whatever ``TELECON_DATABASE_URL`` the shell happens to carry.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from litestar import Litestar
+
+from telecon.app import create_app
+from telecon.settings import Settings
+
+
+def make_app() -> Litestar:
+    mail_dir = os.environ.get("BENCH_MAIL_DIR") or tempfile.mkdtemp(prefix="telecon-bench-mail-")
+    settings = Settings(
+        database_url=os.environ["BENCH_DATABASE_URL"],
+        redis_url=None,
+        mail_dir=Path(mail_dir),
+    )
+    return create_app(settings)

@@ -1,0 +1,117 @@
+"""Migrations run up, down and up again on both databases, and match the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from telecon import migrate
+from telecon.db import make_engine, make_sessionmaker
+from telecon.models import Base
+from telecon.scheduling.models import Consultation, ConsultationStatus
+from tests.conftest import POSTGRES_URL, World, seed_world
+
+
+async def _scratch_postgres() -> str:
+    """A database of its own, so that downgrading does not pull the schema from under other tests."""
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    name = f"{url.database}_migrations"
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database="postgres"
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def scratch_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+    elif POSTGRES_URL:
+        url = await _scratch_postgres()
+    else:
+        pytest.skip("TELECON_TEST_DATABASE_URL is not set (.ci/run sets it)")
+    engine = make_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+async def test_upgrade_downgrade_upgrade(scratch_engine: AsyncEngine) -> None:
+    await migrate.upgrade(scratch_engine)
+    async with scratch_engine.connect() as connection:
+        assert await connection.run_sync(_tables) == set(Base.metadata.tables)
+    await migrate.downgrade(scratch_engine, "base")
+    async with scratch_engine.connect() as connection:
+        assert await connection.run_sync(_tables) == set()
+    await migrate.upgrade(scratch_engine)
+    async with scratch_engine.connect() as connection:
+        assert await connection.run_sync(_tables) == set(Base.metadata.tables)
+
+
+async def test_models_and_migrations_do_not_drift(scratch_engine: AsyncEngine) -> None:
+    if scratch_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reflection loses types; the drift check runs on PostgreSQL")
+    await migrate.upgrade(scratch_engine)
+
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with scratch_engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_postgres_exclusion_constraint_refuses_overlap(scratch_engine: AsyncEngine) -> None:
+    """Below the application: even rows written past the services cannot overlap on PostgreSQL."""
+    if scratch_engine.dialect.name != "postgresql":
+        pytest.skip("the exclusion constraint is PostgreSQL's; SQLite serialises bookings instead")
+    await migrate.upgrade(scratch_engine)
+    sessionmaker = make_sessionmaker(scratch_engine)
+    world: World = await seed_world(sessionmaker)
+    start = datetime(2030, 1, 7, 9, tzinfo=UTC)
+
+    def consultation(starts_at: datetime, status: ConsultationStatus = ConsultationStatus.scheduled) -> Consultation:
+        return Consultation(
+            organization_id=world.organization_id,
+            participant_id=world.participant_id,
+            specialist_id=world.specialist_id,
+            consultation_type_id=world.type_id,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=30),
+            blocked_until=starts_at + timedelta(minutes=40),
+            status=status,
+            room_name=f"room-{uuid.uuid4().hex}",
+        )
+
+    async with sessionmaker() as session, session.begin():
+        session.add(consultation(start))
+    with pytest.raises(IntegrityError) as refused:
+        async with sessionmaker() as session, session.begin():
+            session.add(consultation(start + timedelta(minutes=35)))  # inside the first one's buffer
+    assert "ex_consultation_specialist_overlap" in str(refused.value)
+    async with sessionmaker() as session, session.begin():
+        session.add(consultation(start + timedelta(minutes=40)))  # right after the buffer: fine
+        session.add(consultation(start, ConsultationStatus.cancelled))  # cancelled rows do not count
+    async with sessionmaker() as session:
+        count = await session.scalar(text("SELECT count(*) FROM consultation"))
+    assert count == 3

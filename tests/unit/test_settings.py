@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from telecon.settings import Settings
+
+
+def test_development_defaults_are_embedded() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.env == "development"
+    assert settings.is_sqlite
+    assert settings.redis_url is None
+    assert settings.min_notice_minutes == 120
+
+
+def test_production_refuses_development_secrets() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(env="production")
+    message = str(refused.value)
+    assert "TELECON_SECRET_KEY" in message
+    assert "TELECON_ENCRYPTION_KEY" in message
+
+
+def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECON_ENV", "production")
+    monkeypatch.setenv("TELECON_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("TELECON_ENCRYPTION_KEY", "e" * 40)
+    monkeypatch.setenv("TELECON_JITSI_APP_SECRET", "j" * 40)
+    settings = Settings()
+    assert settings.env == "production"
+    assert settings.secret_key.get_secret_value() == "s" * 40
+    assert "s" * 40 not in repr(settings)
+
+
+def test_production_refuses_a_short_secret_key() -> None:
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(env="production", secret_key="short", encryption_key="e" * 40, jitsi_app_secret="j" * 40)
