@@ -1,7 +1,7 @@
 """Import every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
 from telecon.audit.models import AuditEvent
-from telecon.auth.models import LoginFailure
+from telecon.auth.models import FailedAttempt
 from telecon.db import Base
 from telecon.notifications.models import OutboxMessage
 from telecon.organizations.models import Membership, Organization, User
@@ -25,8 +25,8 @@ __all__ = [
     "Consent",
     "Consultation",
     "ConsultationType",
+    "FailedAttempt",
     "IdempotencyKey",
-    "LoginFailure",
     "Membership",
     "Organization",
     "OutboxMessage",

@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.auth import services as auth
+from telecon.auth import throttle
 from telecon.db import make_engine, make_sessionmaker, utcnow
 from telecon.scheduling.models import IdempotencyKey
 from telecon.settings import Settings
@@ -36,11 +37,12 @@ def login_policy(settings: Settings) -> auth.LoginPolicy:
 
 async def run_housekeeping(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> dict[str, int]:
     async with sessionmaker() as session, session.begin():
-        failures = await auth.purge_login_failures(session, login_policy(settings))
+        # Every throttle window (login, join links) is shorter than a day.
+        failures = await throttle.purge(session, older_than=max(login_policy(settings).window, timedelta(hours=1)))
         keys = await session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_REPLAY_WINDOW)
         )
-    removed = {"login_failures": failures, "idempotency_keys": int(keys.rowcount or 0)}  # type: ignore[attr-defined]
+    removed = {"failed_attempts": failures, "idempotency_keys": int(keys.rowcount or 0)}  # type: ignore[attr-defined]
     log.info("housekeeping removed %s", removed)
     return removed
 

@@ -19,14 +19,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
 
     op.create_table(
-        "login_failure",
+        "failed_attempt",
         sa.Column("key", sa.String(length=80), nullable=False),
         sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failure")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_failed_attempt")),
     )
-    with op.batch_alter_table("login_failure", schema=None) as batch_op:
-        batch_op.create_index("ix_login_failure_key_time", ["key", "attempted_at"], unique=False)
+    with op.batch_alter_table("failed_attempt", schema=None) as batch_op:
+        batch_op.create_index("ix_failed_attempt_key_time", ["key", "attempted_at"], unique=False)
 
     op.create_table(
         "organization",
@@ -537,7 +537,7 @@ def downgrade() -> None:
     op.drop_table("audit_event")
     op.drop_table("user_account")
     op.drop_table("organization")
-    with op.batch_alter_table("login_failure", schema=None) as batch_op:
-        batch_op.drop_index("ix_login_failure_key_time")
+    with op.batch_alter_table("failed_attempt", schema=None) as batch_op:
+        batch_op.drop_index("ix_failed_attempt_key_time")
 
-    op.drop_table("login_failure")
+    op.drop_table("failed_attempt")

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.models import LoginFailure
+from telecon.auth.models import FailedAttempt
 from telecon.settings import Settings
 from telecon.worker import run_housekeeping, worker_settings
 
@@ -27,7 +27,7 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 
 async def _failures(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
-    old, fresh = LoginFailure(key="account:old"), LoginFailure(key="account:fresh")
+    old, fresh = FailedAttempt(key="account:old"), FailedAttempt(key="account:fresh")
     old.attempted_at = datetime.now(UTC) - timedelta(hours=2)
     async with sessionmaker() as session, session.begin():
         session.add_all([old, fresh])
@@ -36,7 +36,7 @@ async def _failures(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[uui
 
 async def _remaining(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessionmaker() as session:
-        return list(await session.scalars(select(LoginFailure.key).order_by(LoginFailure.key)))
+        return list(await session.scalars(select(FailedAttempt.key).order_by(FailedAttempt.key)))
 
 
 async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
@@ -44,7 +44,7 @@ async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
 ) -> None:
     await _failures(sessionmaker)
     removed = await run_housekeeping(sessionmaker, settings)
-    assert removed == {"login_failures": 1, "idempotency_keys": 0}
+    assert removed == {"failed_attempts": 1, "idempotency_keys": 0}
     assert await _remaining(sessionmaker) == ["account:fresh"]
 
 
@@ -70,6 +70,6 @@ async def test_arq_worker_runs_housekeeping_from_redis(
         assert await worker.run_check() == 1
     finally:
         await worker.close()
-    assert await job.result(timeout=5) == {"login_failures": 1, "idempotency_keys": 0}
+    assert await job.result(timeout=5) == {"failed_attempts": 1, "idempotency_keys": 0}
     async with sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+        assert await session.scalar(select(func.count()).select_from(FailedAttempt)) == 1
