@@ -23,8 +23,25 @@ from telecon.participants import routes as participant_routes
 from telecon.scheduling import routes as scheduling_routes
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
+from telecon.video import routes as video_routes
+from telecon.video.jitsi import JitsiConfig
+from telecon.video.links import JoinLinks, derive_link_key
+from telecon.video.services import VideoPolicy
 from telecon.web import exception_handlers, make_jwt_auth, problem, provide_actor, provide_session
 from telecon.worker import InProcessJobs
+
+
+def jitsi_config(settings: Settings) -> JitsiConfig:
+    """HS256 with the app secret for a self-hosted Jitsi; RS256 with a private key for 8x8 JaaS."""
+    key_file = settings.jitsi_private_key_file
+    return JitsiConfig(
+        domain=settings.jitsi_domain,
+        app_id=settings.jitsi_app_id,
+        app_secret=None if key_file else settings.jitsi_app_secret.get_secret_value(),
+        sub=settings.jitsi_sub,
+        private_key_pem=key_file.read_text() if key_file else None,
+        kid=settings.jitsi_kid,
+    )
 
 
 @get("/health", opt={"public": True}, include_in_schema=False)
@@ -61,9 +78,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await jobs.stop()
             await engine.dispose()
 
+    links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
     policy = SchedulingPolicy(
+        links=links,
         min_notice=timedelta(minutes=settings.min_notice_minutes),
         max_search_span=timedelta(days=settings.max_slot_search_days),
+    )
+    video = VideoPolicy(
+        links=links,
+        jitsi=jitsi_config(settings),
+        opens_before=timedelta(minutes=settings.join_opens_minutes),
+        closes_after=timedelta(minutes=settings.join_closes_minutes),
+        max_misses_per_address=settings.join_max_misses_per_address,
     )
 
     return Litestar(
@@ -95,12 +121,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             scheduling_routes.reschedule_consultation,
             scheduling_routes.cancel_consultation,
             audit_routes.list_audit_events,
+            video_routes.join_info,
+            video_routes.join_page,
+            video_routes.reissue_link,
         ],
         dependencies={
             "db_session": Provide(provide_session),
             "actor": Provide(provide_actor),
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "policy": Provide(lambda: policy, use_cache=True, sync_to_thread=False),
+            "video": Provide(lambda: video, use_cache=True, sync_to_thread=False),
             "jwt_auth": Provide(lambda: jwt_auth, use_cache=True, sync_to_thread=False),
         },
         lifespan=[database],

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     """The token's ``sub``: the Prosody XMPP domain or tenant; defaults to ``jitsi_domain``."""
     jitsi_private_key_file: Path | None = None
     jitsi_kid: str | None = None
+    jitsi_external_api_url: str | None = None
+    """Where the join page loads ``external_api.js``; defaults to the Jitsi server's own copy."""
+    join_max_misses_per_address: int = Field(default=30, ge=1)
+
+    @property
+    def external_api_url(self) -> str:
+        if self.jitsi_external_api_url:
+            return self.jitsi_external_api_url
+        if self.jitsi_private_key_file is not None:
+            return f"https://8x8.vc/{self.jitsi_app_id}/external_api.js"
+        return f"https://{self.jitsi_domain}/external_api.js"
 
     @property
     def is_sqlite(self) -> bool:

@@ -156,7 +156,7 @@ def make_jwt_auth(settings: Settings) -> JWTAuth[TokenUser, Token]:
         retrieve_user_handler=_token_user,
         token_secret=settings.secret_key.get_secret_value(),
         default_token_expiration=timedelta(minutes=settings.access_token_minutes),
-        exclude=["/api/v1/auth/login", "/health", "/ready", "/schema", "/join/"],
+        exclude=["^/schema"],
         exclude_opt_key="public",
     )
 

@@ -117,9 +117,12 @@ class Attendee(IdMixin, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(16), default="de")
     jitsi_role: Mapped[JitsiRole] = mapped_column(enum_column(JitsiRole, "jitsi_role"))
+    token_nonce: Mapped[str] = mapped_column(String(64))
+    """Random input of the join-link token (see ``telecon.video.links``); useless without the server key."""
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """SHA-256 of the join-link token; the token itself is never stored."""
     revoked_at: Mapped[datetime | None]
+    """Set when the consultation is cancelled: the link then shows "cancelled" and mints no token."""
     first_joined_at: Mapped[datetime | None]
     last_joined_at: Mapped[datetime | None]
     join_count: Mapped[int] = mapped_column(default=0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -8,9 +9,10 @@ from litestar import Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, SkipValidation
 
+from telecon.auth.actor import Actor
 from telecon.organizations.models import Profession
 from telecon.scheduling import availability, services
-from telecon.scheduling.models import ConsultationStatus
+from telecon.scheduling.models import Attendee, ConsultationStatus
 from telecon.scheduling.schemas import (
     AvailabilityIn,
     AvailabilityOut,
@@ -28,10 +30,15 @@ from telecon.scheduling.schemas import (
     parse_clock,
 )
 from telecon.scheduling.services import Guest, SchedulingPolicy
+from telecon.video.services import visible_join_url
 from telecon.web import CurrentActor, DbSession, require_aware
 
 Policy = NamedDependency[SkipValidation[SchedulingPolicy]]
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def _join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], str | None]:
+    return lambda attendee: visible_join_url(policy.links, actor, attendee)
 
 
 @get("/api/v1/consultation-types")
@@ -151,7 +158,7 @@ async def book_consultation(
         guests=[Guest(g.name, g.email, g.language) for g in data.guests],
         idempotency_key=idempotency_key,
     )
-    return Response(ConsultationOut.of(view), status_code=201 if created else 200)
+    return Response(ConsultationOut.of(view, _join_urls(policy, actor)), status_code=201 if created else 200)
 
 
 @get("/api/v1/consultations")
@@ -180,9 +187,11 @@ async def list_consultations(
 
 @get("/api/v1/consultations/{consultation_id:uuid}")
 async def get_consultation(
-    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor
+    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, policy: Policy
 ) -> ConsultationOut:
-    return ConsultationOut.of(await services.get_consultation(db_session, actor, consultation_id))
+    return ConsultationOut.of(
+        await services.get_consultation(db_session, actor, consultation_id), _join_urls(policy, actor)
+    )
 
 
 @post("/api/v1/consultations/{consultation_id:uuid}/reschedule", status_code=200)
@@ -194,12 +203,16 @@ async def reschedule_consultation(
     policy: Policy,
 ) -> ConsultationOut:
     view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
-    return ConsultationOut.of(view)
+    return ConsultationOut.of(view, _join_urls(policy, actor))
 
 
 @post("/api/v1/consultations/{consultation_id:uuid}/cancel", status_code=200)
 async def cancel_consultation(
-    consultation_id: FromPath[uuid.UUID], data: JSONBody[CancelIn], db_session: DbSession, actor: CurrentActor
+    consultation_id: FromPath[uuid.UUID],
+    data: JSONBody[CancelIn],
+    db_session: DbSession,
+    actor: CurrentActor,
+    policy: Policy,
 ) -> ConsultationOut:
     view = await services.cancel_consultation(db_session, actor, consultation_id, reason=data.reason)
-    return ConsultationOut.of(view)
+    return ConsultationOut.of(view, _join_urls(policy, actor))

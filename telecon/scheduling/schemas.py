@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Annotated
 
@@ -153,18 +154,21 @@ class AttendeeOut(Out):
     name: str
     jitsi_role: JitsiRole
     revoked: bool
+    join_url: str | None
+    """Only the links the viewer may hand on: never the specialist's to a coach."""
     join_count: int
     first_joined_at: datetime | None
     last_joined_at: datetime | None
 
     @classmethod
-    def of(cls, a: Attendee) -> AttendeeOut:
+    def of(cls, a: Attendee, join_url: str | None = None) -> AttendeeOut:
         return cls(
             id=a.id,
             kind=a.kind,
             name=a.name,
             jitsi_role=a.jitsi_role,
             revoked=a.revoked_at is not None,
+            join_url=join_url,
             join_count=a.join_count,
             first_joined_at=a.first_joined_at,
             last_joined_at=a.last_joined_at,
@@ -229,7 +233,7 @@ class ConsultationOut(Out):
     created_at: datetime
 
     @classmethod
-    def of(cls, view: ConsultationView) -> ConsultationOut:
+    def of(cls, view: ConsultationView, join_url: Callable[[Attendee], str | None]) -> ConsultationOut:
         c = view.consultation
         return cls(
             id=c.id,
@@ -244,7 +248,7 @@ class ConsultationOut(Out):
             room=c.room_name,
             sequence=c.sequence,
             cancel_reason=c.cancel_reason,
-            attendees=[AttendeeOut.of(a) for a in view.attendees],
+            attendees=[AttendeeOut.of(a, join_url(a)) for a in view.attendees],
             notifications=[NotificationOut.of(m) for m in view.notifications],
             created_at=c.created_at,
         )

@@ -41,6 +41,7 @@ from telecon.scheduling.models import (
     OverrideKind,
 )
 from telecon.video import jitsi
+from telecon.video.links import JoinLinks
 
 BOOKERS = (Role.admin, Role.coach)
 EXCLUSION_VIOLATION = "23P01"
@@ -48,6 +49,7 @@ EXCLUSION_VIOLATION = "23P01"
 
 @dataclass(frozen=True, slots=True)
 class SchedulingPolicy:
+    links: JoinLinks
     min_notice: timedelta = timedelta(minutes=120)
     max_search_span: timedelta = timedelta(days=62)
 
@@ -252,13 +254,15 @@ async def _replay(session: AsyncSession, actor: Actor, key: str, fingerprint: st
     return await get_consultation(session, actor, stored.consultation_id)
 
 
-def _attendee(consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:
+def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:
+    nonce, token_hash = links.issue()
     return Attendee(
         consultation_id=consultation.id,
         kind=kind,
         name=name,
         jitsi_role=JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
-        token_hash=jitsi.hash_join_token(jitsi.new_join_token()),
+        token_nonce=nonce,
+        token_hash=token_hash,
         **values,
     )
 
@@ -324,14 +328,16 @@ async def book_consultation(
     )
     attendees = [
         _attendee(
+            policy.links,
             consultation,
             AttendeeKind.participant,
             participant.display_name,
             participant_id=participant.id,
             email=participant.email,
-            language=participant.preferred_language,
+            language="de-x-simple" if participant.easy_language else participant.preferred_language,
         ),
         _attendee(
+            policy.links,
             consultation,
             AttendeeKind.specialist,
             specialist.display_name,
@@ -343,10 +349,13 @@ async def book_consultation(
     if invite_coach:
         coach = await session.get_one(User, actor.user_id)
         attendees.append(
-            _attendee(consultation, AttendeeKind.coach, coach.display_name, user_id=coach.id, email=coach.email)
+            _attendee(
+                policy.links, consultation, AttendeeKind.coach, coach.display_name, user_id=coach.id, email=coach.email
+            )
         )
     attendees += [
-        _attendee(consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language) for g in guests
+        _attendee(policy.links, consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language)
+        for g in guests
     ]
     dependents: list[Any] = list(attendees)
     if idempotency_key is not None:

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, SkipValidation
+
+from telecon.errors import NotFound
+from telecon.scheduling.schemas import AttendeeOut
+from telecon.schemas import Out
+from telecon.settings import Settings
+from telecon.templating import local_date_time, pick_language, render, texts
+from telecon.video import services
+from telecon.video.services import JoinInfo, VideoPolicy
+from telecon.web import CurrentActor, DbSession, remote_address
+
+Video = NamedDependency[SkipValidation[VideoPolicy]]
+AppSettings = NamedDependency[SkipValidation[Settings]]
+UNKNOWN_LINK = "this join link is unknown or was replaced; ask your coach for the current one"
+
+
+class JoinOut(Out):
+    status: str
+    opens_at: datetime
+    closes_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    domain: str
+    room: str
+    role: str
+    display_name: str
+    jwt: str | None
+
+
+@get("/api/v1/join/{token:str}", opt={"public": True})
+async def join_info(
+    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, video: Video
+) -> JoinOut:
+    """What a personal join link allows right now; a Jitsi token only inside the window."""
+    info = await _open(request, db_session, video, token)
+    return JoinOut(
+        status=info.status,
+        opens_at=info.opens_at,
+        closes_at=info.closes_at,
+        starts_at=info.starts_at,
+        ends_at=info.ends_at,
+        domain=info.domain,
+        room=info.room,
+        role=info.role.value,
+        display_name=info.display_name,
+        jwt=info.jwt,
+    )
+
+
+@get("/join/{token:str}", opt={"public": True}, include_in_schema=False)
+async def join_page(
+    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, video: Video, settings: AppSettings
+) -> Response[str]:
+    """The page people open from their invitation, on a phone or a laptop, without an account."""
+    info = await _open(request, db_session, video, token)
+    language = pick_language(info.language)
+    nonce = secrets.token_urlsafe(16)
+    api_url = settings.external_api_url
+    jitsi_origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
+    t = texts(language)
+    page = render(
+        "pages/join.html.j2",
+        t=t,
+        lang=language,
+        info=info,
+        nonce=nonce,
+        external_api_url=api_url,
+        local=lambda instant: local_date_time(instant, info.timezone, t),
+        config_json=_script_json(_page_config(info, language)),
+        texts_json=_script_json(
+            {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}
+            | {k: v for k, v in t.items() if k.startswith("check_")}
+        ),
+    )
+    csp = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'nonce-{nonce}' {jitsi_origin}",
+            f"frame-src {jitsi_origin}",
+            f"style-src 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    headers = {
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Permissions-Policy": ", ".join(
+            f"{feature}=(self {jitsi_origin})" for feature in ("camera", "microphone", "display-capture")
+        ),
+    }
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _script_json(value: dict[str, Any]) -> str:
+    """JSON to embed in a script element: no "</" can end the element early."""
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
+    return {
+        "status": info.status,
+        "opensAt": info.opens_at.isoformat(),
+        "closesAt": info.closes_at.isoformat(),
+        "startsAt": info.starts_at.isoformat(),
+        "domain": info.domain,
+        "room": info.room,
+        "jwt": info.jwt,
+        "moderator": info.role.value == "moderator",
+        "displayName": info.display_name,
+        "language": language.split("-")[0],
+    }
+
+
+async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPolicy, token: str) -> JoinInfo:
+    info = await services.open_join(db_session, video, token, remote_address=remote_address(request))
+    if info is None:
+        await db_session.commit()  # the miss must count even though the request fails
+        raise NotFound(UNKNOWN_LINK, field="token")
+    return info
+
+
+@post("/api/v1/consultations/{consultation_id:uuid}/attendees/{attendee_id:uuid}/reissue", status_code=200)
+async def reissue_link(
+    consultation_id: FromPath[uuid.UUID],
+    attendee_id: FromPath[uuid.UUID],
+    db_session: DbSession,
+    actor: CurrentActor,
+    video: Video,
+) -> AttendeeOut:
+    """Replace one attendee's link, e.g. after an invitation was forwarded; the old link stops working."""
+    attendee = await services.reissue_link(db_session, actor, video.links, consultation_id, attendee_id)
+    return AttendeeOut.of(attendee, services.visible_join_url(video.links, actor, attendee))

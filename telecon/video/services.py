@@ -1,0 +1,162 @@
+"""Joining a consultation through a personal link: window, Jitsi token, attendance, reissue."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telecon.audit import services as audit
+from telecon.auth import throttle
+from telecon.auth.actor import Actor
+from telecon.db import utcnow
+from telecon.errors import Conflict, NotFound
+from telecon.organizations.models import Organization, Role, User
+from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
+from telecon.video import jitsi
+from telecon.video.links import JoinLinks
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPolicy:
+    links: JoinLinks
+    jitsi: jitsi.JitsiConfig
+    opens_before: timedelta = timedelta(minutes=15)
+    closes_after: timedelta = timedelta(minutes=30)
+    max_misses_per_address: int = 30
+    miss_window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinInfo:
+    status: jitsi.WindowStatus
+    opens_at: datetime
+    closes_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    kind: AttendeeKind
+    role: JitsiRole
+    display_name: str
+    language: str
+    domain: str
+    room: str
+    """The name the IFrame API joins: the room, or ``<app id>/<room>`` on 8x8 JaaS."""
+    jwt: str | None
+    coach_name: str | None
+    coach_email: str | None
+    timezone: str
+    """The organization's zone, in which the page shows times."""
+
+
+async def open_join(
+    session: AsyncSession, policy: VideoPolicy, token: str, *, remote_address: str | None, now: datetime | None = None
+) -> JoinInfo | None:
+    """What a join link shows now; ``None`` for an unknown link, after counting the miss.
+
+    Hit or miss, the request costs the same: one throttle count and one indexed lookup by hash, so
+    timing tells a guesser nothing. The caller commits either way, so that misses count.
+    """
+    now = now or utcnow()
+    address_key = throttle.key("join-address", remote_address or "unknown")
+    await throttle.refuse_if_exceeded(
+        session,
+        address_key,
+        limit=policy.max_misses_per_address,
+        window=policy.miss_window,
+        message="too many unknown join links from this address; try again later",
+    )
+    row = (
+        await session.execute(
+            select(Attendee, Consultation)
+            .join(Consultation, Consultation.id == Attendee.consultation_id)
+            .where(Attendee.token_hash == jitsi.hash_join_token(token))
+        )
+    ).first()
+    if row is None:
+        throttle.record_failure(session, address_key)
+        return None
+    attendee, consultation = row
+    opens_at = consultation.starts_at - policy.opens_before
+    closes_at = consultation.ends_at + policy.closes_after
+    cancelled = consultation.status is ConsultationStatus.cancelled or attendee.revoked_at is not None
+    status = jitsi.window_status(now, opens_at, closes_at, cancelled)
+    token_jwt = None
+    if status == "open":
+        token_jwt = jitsi.mint_token(
+            policy.jitsi,
+            room=consultation.room_name,
+            user_id=str(attendee.id),
+            display_name=attendee.name,
+            moderator=attendee.jitsi_role is JitsiRole.moderator,
+            not_before=opens_at,
+            expires_at=closes_at,
+        )
+        attendee.first_joined_at = attendee.first_joined_at or now
+        attendee.last_joined_at = now
+        attendee.join_count += 1
+    coach = await session.get(User, consultation.booked_by_id) if consultation.booked_by_id else None
+    organization = await session.get_one(Organization, consultation.organization_id)
+    return JoinInfo(
+        status=status,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        starts_at=consultation.starts_at,
+        ends_at=consultation.ends_at,
+        kind=attendee.kind,
+        role=attendee.jitsi_role,
+        display_name=attendee.name,
+        language=attendee.language,
+        domain=policy.jitsi.domain,
+        room=jitsi.iframe_room_name(policy.jitsi, consultation.room_name),
+        jwt=token_jwt,
+        coach_name=coach.display_name if coach else None,
+        coach_email=coach.email if coach else None,
+        timezone=organization.timezone,
+    )
+
+
+def visible_join_url(links: JoinLinks, actor: Actor, attendee: Attendee) -> str | None:
+    """Coaches see the links they may hand on (participant, guests, their own), never the specialist's."""
+    if attendee.revoked_at is not None:
+        return None
+    if actor.role in (Role.admin, Role.coach):
+        mine = attendee.kind is AttendeeKind.coach and attendee.user_id == actor.user_id
+        if attendee.kind in (AttendeeKind.participant, AttendeeKind.guest) or mine:
+            return links.url(attendee.token_nonce)
+        return None
+    if actor.role is Role.specialist and attendee.user_id == actor.user_id:
+        return links.url(attendee.token_nonce)
+    return None
+
+
+async def reissue_link(
+    session: AsyncSession, actor: Actor, links: JoinLinks, consultation_id: uuid.UUID, attendee_id: uuid.UUID
+) -> Attendee:
+    """Give one attendee a new link (say, an invitation was forwarded); the old one stops working."""
+    actor.require(Role.admin, Role.coach)
+    row = (
+        await session.execute(
+            select(Attendee, Consultation)
+            .join(Consultation, Consultation.id == Attendee.consultation_id)
+            .where(
+                Attendee.id == attendee_id,
+                Consultation.id == consultation_id,
+                Consultation.organization_id == actor.organization_id,
+            )
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such attendee", field="attendee_id")
+    attendee, consultation = row
+    if consultation.status is not ConsultationStatus.scheduled:
+        raise Conflict(f"the consultation is {consultation.status.value}", field="consultation_id")
+    attendee.token_nonce, attendee.token_hash = links.issue()
+    await session.flush()
+    audit.record(
+        session, actor, "attendee.link_reissued", "consultation", consultation.id, attendee_id=str(attendee.id)
+    )
+    return attendee

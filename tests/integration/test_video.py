@@ -1,0 +1,278 @@
+"""Join links and Jitsi tokens, end to end: booking, window, token claims, revocation, reissue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.auth.actor import Actor
+from telecon.organizations.models import Role, User
+from telecon.scheduling.models import AvailabilityOverride, OverrideKind
+from telecon.scheduling.services import ConsultationView, SchedulingPolicy, book_consultation
+from telecon.settings import Settings
+from telecon.video.links import JoinLinks, derive_link_key
+from telecon.video.services import VideoPolicy, open_join
+from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday
+
+APP_SECRET = "development-jitsi-app-secret-change-me"
+
+
+def links_of(settings: Settings) -> JoinLinks:
+    return JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
+
+
+async def book_soon(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, world: World, *, minutes_ahead: int = 5
+) -> ConsultationView:
+    """A consultation starting in a few minutes: extra hours for the specialist, no minimum notice."""
+    start = (datetime.now(UTC) + timedelta(minutes=minutes_ahead)).replace(second=0, microsecond=0)
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            AvailabilityOverride(
+                specialist_id=world.specialist_id,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                kind=OverrideKind.extra,
+            )
+        )
+    async with sessionmaker() as session, session.begin():
+        coach = await session.scalar(select(User).where(User.email == world.coach))
+        assert coach is not None
+        actor = Actor(coach.id, world.organization_id, Role.coach)
+        view, created = await book_consultation(
+            session,
+            actor,
+            SchedulingPolicy(links=links_of(settings), min_notice=timedelta(0)),
+            participant_id=world.participant_id,
+            specialist_id=world.specialist_id,
+            consultation_type_id=world.type_id,
+            starts_at=start,
+            purpose="Schlafstörungen",
+            invite_coach=True,
+        )
+    assert created
+    return view
+
+
+def token_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def urls_by_kind(settings: Settings, view: ConsultationView) -> dict[str, str]:
+    return {a.kind.value: links_of(settings).url(a.token_nonce) for a in view.attendees}
+
+
+def decode(token: str, *, audience: str = "telecon") -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, APP_SECRET, algorithms=["HS256"], audience=audience)
+    return claims
+
+
+async def test_coach_sees_links_to_hand_on_but_never_the_specialists(client: httpx.AsyncClient, world: World) -> None:
+    coach = await login(client, world.coach)
+    body = {
+        "participant_id": str(world.participant_id),
+        "specialist_id": str(world.specialist_id),
+        "consultation_type_id": str(world.type_id),
+        "start": berlin(next_weekday(0), 9),
+        "invite_coach": True,
+        "guests": [{"name": "Dolmetscherin Aylin", "email": "aylin@example.org", "language": "tr"}],
+    }
+    booked = await client.post("/api/v1/consultations", json=body, headers=coach)
+    assert booked.status_code == 201, booked.text
+    links = {a["kind"]: a["join_url"] for a in booked.json()["attendees"]}
+    assert links["specialist"] is None
+    for kind in ("participant", "coach", "guest"):
+        assert links[kind].startswith("http://telecon.test/join/")
+        assert len(token_of(links[kind])) >= 43  # 256 bits, base64url
+    assert len(set(links.values())) == 4
+
+    again = await client.get(f"/api/v1/consultations/{booked.json()['id']}", headers=coach)
+    assert {a["kind"]: a["join_url"] for a in again.json()["attendees"]} == links
+
+    specialist = await login(client, world.specialist)
+    own = await client.get(f"/api/v1/consultations/{booked.json()['id']}", headers=specialist)
+    seen = {a["kind"]: a["join_url"] for a in own.json()["attendees"]}
+    assert seen["specialist"] is not None
+    assert seen["participant"] is None
+
+    early = await client.get(f"/api/v1/join/{token_of(links['participant'])}")
+    assert early.status_code == 200, early.text
+    assert early.json()["status"] == "early"
+    assert early.json()["jwt"] is None
+
+
+async def test_open_window_mints_per_person_tokens(
+    client: httpx.AsyncClient, world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    view = await book_soon(sessionmaker, settings, world)
+    urls = urls_by_kind(settings, view)
+    participant = (await client.get(f"/api/v1/join/{token_of(urls['participant'])}")).json()
+    specialist = (await client.get(f"/api/v1/join/{token_of(urls['specialist'])}")).json()
+    assert participant["status"] == specialist["status"] == "open"
+    assert participant["room"] == view.consultation.room_name
+
+    claims = decode(participant["jwt"])
+    header = jwt.get_unverified_header(participant["jwt"])
+    assert header == {"alg": "HS256", "typ": "JWT"}
+    assert claims["iss"] == "telecon"
+    assert claims["aud"] == "telecon"
+    assert claims["sub"] == settings.jitsi_domain
+    assert claims["room"] == view.consultation.room_name
+    assert claims["context"]["user"] == {
+        "id": str(next(a.id for a in view.attendees if a.kind.value == "participant")),
+        "name": "Maria Muster",
+        "moderator": False,
+    }
+    assert claims["context"]["features"] == {"recording": False, "livestreaming": False, "transcription": False}
+    assert claims["nbf"] == int((view.consultation.starts_at - timedelta(minutes=15)).timestamp())
+    assert claims["exp"] == int((view.consultation.ends_at + timedelta(minutes=30)).timestamp())
+    assert "maria@test.invalid" not in str(claims)
+    assert "avatar" not in str(claims)
+    assert "Schlaf" not in str(claims)
+    assert decode(specialist["jwt"])["context"]["user"]["moderator"] is True
+
+    coach = await login(client, world.coach)
+    seen = await client.get(f"/api/v1/consultations/{view.consultation.id}", headers=coach)
+    joins = {a["kind"]: a for a in seen.json()["attendees"]}
+    assert joins["participant"]["join_count"] == 1
+    assert joins["participant"]["first_joined_at"] is not None
+    assert joins["guest" if "guest" in joins else "coach"]["join_count"] == 0
+
+
+async def test_reschedule_moves_the_window_and_cancel_revokes(
+    client: httpx.AsyncClient, world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    coach = await login(client, world.coach)
+    booked = await client.post(
+        "/api/v1/consultations",
+        json={
+            "participant_id": str(world.participant_id),
+            "specialist_id": str(world.specialist_id),
+            "consultation_type_id": str(world.type_id),
+            "start": berlin(next_weekday(1), 9),
+        },
+        headers=coach,
+    )
+    link = token_of(next(a["join_url"] for a in booked.json()["attendees"] if a["kind"] == "participant"))
+    before = (await client.get(f"/api/v1/join/{link}")).json()
+    moved = await client.post(
+        f"/api/v1/consultations/{booked.json()['id']}/reschedule",
+        json={"start": berlin(next_weekday(1), 11)},
+        headers=coach,
+    )
+    assert moved.status_code == 200
+    after = (await client.get(f"/api/v1/join/{link}")).json()
+    shift = datetime.fromisoformat(after["opens_at"]) - datetime.fromisoformat(before["opens_at"])
+    assert shift == timedelta(hours=2)
+    assert after["status"] == "early"
+
+    await client.post(f"/api/v1/consultations/{booked.json()['id']}/cancel", json={"reason": "krank"}, headers=coach)
+    cancelled = await client.get(f"/api/v1/join/{link}")
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["jwt"] is None
+
+
+async def test_cancel_inside_the_window_stops_tokens(
+    client: httpx.AsyncClient, world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    view = await book_soon(sessionmaker, settings, world)
+    token = token_of(urls_by_kind(settings, view)["participant"])
+    assert (await client.get(f"/api/v1/join/{token}")).json()["jwt"]
+    coach = await login(client, world.coach)
+    await client.post(f"/api/v1/consultations/{view.consultation.id}/cancel", json={}, headers=coach)
+    after = (await client.get(f"/api/v1/join/{token}")).json()
+    assert (after["status"], after["jwt"]) == ("cancelled", None)
+
+
+async def test_reissue_replaces_one_link(
+    client: httpx.AsyncClient, world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    view = await book_soon(sessionmaker, settings, world)
+    urls = urls_by_kind(settings, view)
+    participant = next(a for a in view.attendees if a.kind.value == "participant")
+    coach = await login(client, world.coach)
+    reissued = await client.post(
+        f"/api/v1/consultations/{view.consultation.id}/attendees/{participant.id}/reissue", headers=coach
+    )
+    assert reissued.status_code == 200, reissued.text
+    new_url = reissued.json()["join_url"]
+    assert new_url != urls["participant"]
+    assert_problem(await client.get(f"/api/v1/join/{token_of(urls['participant'])}"), 404)
+    assert (await client.get(f"/api/v1/join/{token_of(new_url)}")).json()["status"] == "open"
+    assert (await client.get(f"/api/v1/join/{token_of(urls['specialist'])}")).json()["status"] == "open"
+
+    other = await login(client, world.specialist)
+    refused = await client.post(
+        f"/api/v1/consultations/{view.consultation.id}/attendees/{participant.id}/reissue", headers=other
+    )
+    assert_problem(refused, 403)
+    unknown = await client.post(
+        f"/api/v1/consultations/{view.consultation.id}/attendees/{uuid.uuid4()}/reissue", headers=coach
+    )
+    assert_problem(unknown, 404)
+
+
+async def test_window_edges(world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    view = await book_soon(sessionmaker, settings, world, minutes_ahead=60)
+    token = token_of(urls_by_kind(settings, view)["participant"])
+    from telecon.app import jitsi_config
+
+    policy = VideoPolicy(links=links_of(settings), jitsi=jitsi_config(settings))
+    opens = view.consultation.starts_at - timedelta(minutes=15)
+    closes = view.consultation.ends_at + timedelta(minutes=30)
+
+    async def at(now: datetime) -> tuple[str, str | None]:
+        async with sessionmaker() as session, session.begin():
+            info = await open_join(session, policy, token, remote_address="127.0.0.1", now=now)
+        assert info is not None
+        return info.status, info.jwt
+
+    assert await at(opens - timedelta(seconds=1)) == ("early", None)
+    status, token_at_open = await at(opens)
+    assert status == "open"
+    assert token_at_open is not None
+    claims = jwt.decode(token_at_open, options={"verify_signature": False})
+    assert (claims["nbf"], claims["exp"]) == (int(opens.timestamp()), int(closes.timestamp()))
+    assert (await at(closes - timedelta(seconds=1)))[0] == "open"
+    assert await at(closes) == ("ended", None)
+    assert await at(closes + timedelta(hours=1)) == ("ended", None)
+
+
+async def test_unknown_links_are_404_and_guessing_is_throttled(settings: Settings, world: World) -> None:
+    with LiveServer(settings.model_copy(update={"join_max_misses_per_address": 5})) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            for _ in range(5):
+                assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 404, "token")
+            throttled = await client.get(f"/api/v1/join/{uuid.uuid4().hex}")
+            assert_problem(throttled, 429)
+            assert int(throttled.headers["Retry-After"]) > 0
+            page = await client.get(f"/join/{uuid.uuid4().hex}")
+            assert page.status_code == 429
+
+
+@pytest.mark.parametrize("kind", ["participant", "specialist"])
+async def test_join_page_serves_csp_and_no_health_data(
+    kind: str,
+    client: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    view = await book_soon(sessionmaker, settings, world)
+    page = await client.get(f"/join/{token_of(urls_by_kind(settings, view)[kind])}")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert f"https://{settings.jitsi_domain}" in csp
+    assert "unsafe-inline" not in csp
+    assert "*" not in csp
+    assert f"https://{settings.jitsi_domain}/external_api.js" in page.text
+    assert "Schlaf" not in page.text  # the purpose never reaches a page or a token
+    assert view.consultation.room_name in page.text
