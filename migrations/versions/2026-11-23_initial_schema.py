@@ -332,6 +332,7 @@ def upgrade() -> None:
             sa.Enum("moderator", "participant", name="jitsi_role", native_enum=False, length=40),
             nullable=False,
         ),
+        sa.Column("token_nonce", sa.String(length=64), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_joined_at", sa.DateTime(timezone=True), nullable=True),
