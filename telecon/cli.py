@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from telecon import migrate
@@ -82,13 +83,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _worker(settings: Settings) -> None:
-    from arq.worker import create_worker
+    from arq.worker import Worker
 
     from telecon.worker import worker_settings
 
     if settings.redis_url is None:
         raise SystemExit("telecon worker needs TELECON_REDIS_URL; without it `telecon serve` runs the jobs itself")
-    create_worker(None, **worker_settings(settings)).run()  # type: ignore[arg-type]
+    Worker(**worker_settings(settings)).run()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,7 +124,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        print(f"telecon: the configuration is not usable: {problems}", file=sys.stderr)
+        return 2
     try:
         if args.command == "serve":
             _serve(settings, args)

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
             still_default.remove("TELECON_JITSI_APP_SECRET")  # RS256 (JaaS) does not use the app secret
         if still_default:
             raise ValueError(f"production refuses development defaults for: {', '.join(still_default)}")
-        if len(self.secret_key.get_secret_value()) < 32:
-            raise ValueError("TELECON_SECRET_KEY must be at least 32 characters in production")
+        short = [
+            name
+            for name, value in (
+                ("TELECON_SECRET_KEY", self.secret_key),
+                ("TELECON_ENCRYPTION_KEY", self.encryption_key),
+                ("TELECON_JITSI_APP_SECRET", None if self.jitsi_private_key_file else self.jitsi_app_secret),
+            )
+            if value is not None and len(value.get_secret_value()) < 32
+        ]
+        if short:
+            raise ValueError(f"production needs secrets of at least 32 characters: {', '.join(short)}")
         return self

@@ -49,13 +49,13 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _AT_PATH = re.compile(r"- at `\$(?:\.)?([^`]*)`")
 
 
 def _field_of(error: dict[str, Any]) -> str | None:
     message = str(error.get("message", ""))
-    if match := _UNKNOWN_FIELD.search(message):
+    if match := _NAMED_FIELD.search(message):
         prefix = _AT_PATH.search(message)
         parent = prefix.group(1) if prefix and prefix.group(1) else ""
         return f"{parent}.{match.group(1)}" if parent else match.group(1)

@@ -155,8 +155,9 @@ async def find_slots(
     duration = timedelta(minutes=consultation_type.duration_minutes)
     buffer = timedelta(minutes=consultation_type.buffer_minutes)
     earliest = (now or utcnow()) + policy.min_notice
-    # Busy time ending before the first candidate can still block it through its buffer; widen the read.
-    rules, overrides, busy = await _specialist_calendars(session, specialists, start - buffer, end + duration)
+    # A slot starting just before ``end`` needs the time up to ``end + duration + buffer`` free; stored
+    # busy intervals already include their own buffer.
+    rules, overrides, busy = await _specialist_calendars(session, specialists, start, end + duration + buffer)
     found: list[Slot] = []
     for specialist in specialists:
         starts = slot_rules.free_slots(

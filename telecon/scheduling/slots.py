@@ -36,7 +36,13 @@ def rule_intervals(rules: Iterable[WeeklyRule], zone: ZoneInfo, start: datetime,
         for rule in rules:
             if rule.weekday != day.weekday():
                 continue
-            opens, closes = local_to_utc(day, rule.start, zone), local_to_utc(day, rule.end, zone)
+            opens = local_to_utc(day, rule.start, zone)
+            # "24:00" is stored as time.max: the window closes at the next local midnight.
+            closes = (
+                local_to_utc(day + timedelta(days=1), time(0), zone)
+                if rule.end == time.max
+                else local_to_utc(day, rule.end, zone)
+            )
             if opens < closes and closes > start and opens < end:
                 out.append((opens, closes))
         day += timedelta(days=1)

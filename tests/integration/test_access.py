@@ -6,9 +6,11 @@ import uuid
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.settings import Settings
+from telecon.web import make_jwt_auth
 from tests.conftest import (
     TEST_PASSWORD,
     LiveServer,
@@ -114,19 +116,26 @@ async def test_failed_logins_from_one_address_are_throttled(settings: Settings, 
 # --- tokens and routes ---------------------------------------------------------------------------------
 
 
-async def test_missing_or_invalid_bearer_token_is_401(client: httpx.AsyncClient, world: World) -> None:
+async def test_missing_or_invalid_bearer_token_is_401(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
     assert_problem(await client.get("/api/v1/me"), 401)
     assert_problem(await client.get("/api/v1/participants"), 401)
     assert_problem(await client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"}), 401)
     assert_problem(await client.get("/api/v1/me", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 401)
-    # A token signed with another secret is not accepted either.
-    other = Settings(secret_key="another-secret-key-that-is-long-enough-for-hs256")  # type: ignore[arg-type]
-    from telecon.web import make_jwt_auth
-
-    forged = make_jwt_auth(other).create_token(
-        identifier=str(uuid.uuid4()), token_extras={"org": str(world.organization_id)}
+    # A token for a real user, signed with another secret, is not accepted; the same claims signed right are.
+    coach = await login(client, world.coach)
+    coach_id = (await client.get("/api/v1/me", headers=coach)).json()["id"]
+    claims = {"identifier": coach_id, "token_extras": {"org": str(world.organization_id)}}
+    forged = make_jwt_auth(Settings(secret_key=SecretStr("another-secret-key-long-enough-for-hs256"))).create_token(
+        **claims
     )
     assert_problem(await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401)
+    genuine = make_jwt_auth(settings).create_token(**claims)
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {genuine}"})).status_code == 200
+    # A genuine token for an organization the user is not a member of is refused as well.
+    elsewhere = make_jwt_auth(settings).create_token(identifier=coach_id, token_extras={"org": str(uuid.uuid4())})
+    assert_problem(await client.get("/api/v1/me", headers={"Authorization": f"Bearer {elsewhere}"}), 401)
 
 
 async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient, world: World) -> None:

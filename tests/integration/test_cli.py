@@ -92,3 +92,18 @@ async def test_demo_seeds_once_and_prints_logins(
     async with sessionmaker() as session:
         specialists = await session.scalars(select(User).where(User.profession.is_not(None)))
         assert len({s.profession for s in specialists}) == 3
+
+
+def test_production_without_secrets_refuses_to_start_with_a_clear_message(settings: Settings) -> None:
+    env = {**os.environ, "TELECON_DATABASE_URL": settings.database_url, "TELECON_ENV": "production"}
+    done = subprocess.run(
+        [sys.executable, "-m", "telecon", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "TELECON_SECRET_KEY" in done.stderr
+    assert "Traceback" not in done.stderr

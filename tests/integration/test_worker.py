@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+import time
 import uuid
+from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -73,3 +79,26 @@ async def test_arq_worker_runs_housekeeping_from_redis(
     assert await job.result(timeout=5) == {"failed_attempts": 1, "idempotency_keys": 0}
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(FailedAttempt)) == 1
+
+
+async def test_telecon_worker_command_runs_the_jobs(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], redis_url: str
+) -> None:
+    """The real ``telecon worker`` process: its start-up housekeeping removes the expired attempt."""
+    await _failures(sessionmaker)
+    env = {**os.environ, "TELECON_DATABASE_URL": settings.database_url, "TELECON_REDIS_URL": redis_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "telecon", "worker", env=env, stdout=PIPE, stderr=STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while await _remaining(sessionmaker) != ["account:fresh"]:
+            assert process.returncode is None, "the worker exited early"
+            assert time.monotonic() < deadline, "the worker did not run housekeeping"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)  # let the job report back before the worker is stopped
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, output.decode()
+    assert "housekeeping" in output.decode()

@@ -36,3 +36,8 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
 def test_production_refuses_a_short_secret_key() -> None:
     with pytest.raises(ValidationError, match="at least 32"):
         Settings(env="production", secret_key="short", encryption_key="e" * 40, jitsi_app_secret="j" * 40)
+
+
+def test_production_refuses_an_empty_secret() -> None:
+    with pytest.raises(ValidationError, match="TELECON_JITSI_APP_SECRET"):
+        Settings(env="production", secret_key="s" * 40, encryption_key="e" * 40, jitsi_app_secret="")

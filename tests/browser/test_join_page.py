@@ -1,0 +1,520 @@
+"""The join page in a real Chromium: the Jitsi IFrame API call, the lobby, the CSP, early and cancelled pages.
+
+A stand-in ``external_api.js`` on a loopback port records what the page hands to ``JitsiMeetExternalAPI``,
+so no Jitsi server (and no network) is needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.auth.actor import Actor
+from telecon.organizations.models import Organization, Role, User
+from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, OverrideKind
+from telecon.scheduling.services import SchedulingPolicy, book_consultation
+from telecon.settings import Settings
+from telecon.templating import local_date_time, texts
+from telecon.video.links import JoinLinks, derive_link_key
+from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # A fake camera and microphone, so that the device check can be exercised without hardware.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+JITSI_DOMAIN = "meet.example.test"
+PHONE = {"width": 390, "height": 844}
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
+STUB_EXTERNAL_API = """\
+window.JitsiMeetExternalAPI = function (domain, options) {
+  window.__jitsiCalls = (window.__jitsiCalls || []).concat([{domain: domain, options: {
+    roomName: options.roomName, jwt: options.jwt, lang: options.lang,
+    configOverwrite: options.configOverwrite, interfaceConfigOverwrite: options.interfaceConfigOverwrite}}]);
+  this.addListener = function (name, fn) { (window.__jitsiListeners = window.__jitsiListeners || {})[name] = fn; };
+  this.executeCommand = function (name, arg) {
+    (window.__jitsiCommands = window.__jitsiCommands || []).push([name, arg]);
+  };
+  this.dispose = function () {};
+};
+"""
+
+# Runs before any page script and is not subject to the page's CSP: records every violation the page causes.
+RECORD_CSP_VIOLATIONS = """\
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+# --- a stand-in Jitsi server ---------------------------------------------------------------------------
+
+
+class JitsiStub:
+    """Serves ``/external_api.js`` on a loopback port and remembers what was requested."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.requests: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub.requests.append(self.path)
+                if self.path.split("?")[0] != "/external_api.js":
+                    self.send_error(404)
+                    return
+                body = STUB_EXTERNAL_API.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/javascript; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> JitsiStub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def jitsi_stub() -> Iterator[JitsiStub]:
+    with JitsiStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def app_settings(settings: Settings, jitsi_stub: JitsiStub) -> Settings:
+    return settings.model_copy(
+        update={"jitsi_external_api_url": f"{jitsi_stub.origin}/external_api.js", "jitsi_domain": JITSI_DOMAIN}
+    )
+
+
+@pytest.fixture
+def server(app_settings: Settings, world: World) -> Iterator[LiveServer]:
+    # ``world`` first: the server reads the organization the fixture seeded into the same database.
+    with LiveServer(app_settings) as live:
+        yield live
+
+
+@pytest.fixture
+async def http(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    page: Page
+    headers: dict[str, str]
+    console: list[tuple[str, str]]
+    page_errors: list[str]
+
+    def console_errors(self) -> list[str]:
+        """Console errors, except the browser's own request for a favicon the app does not serve."""
+        return [text for kind, text in self.console if kind == "error" and "/favicon.ico" not in text]
+
+    async def csp_violations(self) -> list[str]:
+        violations: list[str] = await self.page.evaluate("window.__cspViolations")
+        return violations + [text for _, text in self.console if "Content Security Policy" in text]
+
+
+async def visit(browser: Browser, url: str, **context: Any) -> Visit:
+    """Open ``url`` in a fresh context, collecting console messages, page errors and CSP violations."""
+    browser_context = await browser.new_context(**context)
+    await browser_context.add_init_script(RECORD_CSP_VIOLATIONS)
+    page = await browser_context.new_page()
+    console: list[tuple[str, str]] = []
+    page_errors: list[str] = []
+    page.on("console", lambda message: console.append((message.type, f"{message.text} {message.location}")))
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    response = await page.goto(url, wait_until="load")
+    assert response is not None
+    assert response.status == 200, await response.text()
+    return Visit(page, await response.all_headers(), console, page_errors)
+
+
+def local_url(server: LiveServer, join_url: str) -> str:
+    """The join link as the coach hands it on (public URL), opened on the test server instead."""
+    return server.url + urlsplit(join_url).path
+
+
+def check_csp(headers: dict[str, str], stub: JitsiStub) -> None:
+    policy = headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in (part.strip() for part in policy.split(";")) if d}
+    assert stub.origin in directives["script-src"], policy
+    assert stub.origin in directives["frame-src"], policy
+    assert directives["default-src"] == ["'none'"], policy
+    for sources in directives.values():
+        for source in sources:
+            assert source not in ("*", "'unsafe-inline'", "'unsafe-eval'", "http:", "https:", "data:*"), policy
+            assert not source.startswith("*"), policy
+    assert "frame-ancestors 'none'" in policy
+
+
+async def coach_actor(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> Actor:
+    async with sessionmaker() as session:
+        coach_id = (await session.execute(select(User.id).where(User.email == world.coach))).scalar_one()
+    return Actor(user_id=coach_id, organization_id=world.organization_id, role=Role.coach)
+
+
+@dataclass
+class OpenConsultation:
+    room: str
+    starts_at: datetime
+    join_urls: dict[AttendeeKind, str]
+
+
+async def book_open_consultation(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, world: World
+) -> OpenConsultation:
+    """A consultation starting in five minutes, so its join window is open now (no minimum notice)."""
+    links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
+    actor = await coach_actor(sessionmaker, world)
+    start = (datetime.now(UTC) + timedelta(minutes=5)).replace(second=0, microsecond=0)
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            AvailabilityOverride(
+                specialist_id=world.specialist_id,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                kind=OverrideKind.extra,
+            )
+        )
+    async with sessionmaker() as session, session.begin():
+        view, created = await book_consultation(
+            session,
+            actor,
+            SchedulingPolicy(links=links, min_notice=timedelta(0)),
+            participant_id=world.participant_id,
+            specialist_id=world.specialist_id,
+            consultation_type_id=world.type_id,
+            starts_at=start,
+            purpose=None,
+        )
+        assert created
+        return OpenConsultation(
+            room=view.consultation.room_name,
+            starts_at=start,
+            join_urls={a.kind: links.url(a.token_nonce) for a in view.attendees},
+        )
+
+
+async def book_via_http(
+    http: httpx.AsyncClient, world: World, participant_id: uuid.UUID | str, start: str
+) -> dict[str, Any]:
+    coach = await login(http, world.coach)
+    body = {
+        "participant_id": str(participant_id),
+        "specialist_id": str(world.specialist_id),
+        "consultation_type_id": str(world.type_id),
+        "start": start,
+        "purpose": None,
+    }
+    created = await http.post("/api/v1/consultations", json=body, headers=coach)
+    assert created.status_code == 201, created.text
+    consultation: dict[str, Any] = created.json()
+    return consultation
+
+
+def participant_link(consultation: dict[str, Any]) -> str:
+    (url,) = [a["join_url"] for a in consultation["attendees"] if a["kind"] == "participant"]
+    assert url, consultation
+    return str(url)
+
+
+async def organization_zone(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> str:
+    async with sessionmaker() as session:
+        organization = await session.get_one(Organization, world.organization_id)
+        return organization.timezone
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{name}.png"
+
+
+async def screenshot(page: Page, path: Path) -> None:
+    await page.screenshot(path=str(path), full_page=True)
+    check_png(path)
+
+
+def check_png(path: Path) -> None:
+    assert path.exists()
+    assert path.stat().st_size > 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the open window -----------------------------------------------------------------------------------
+
+
+async def test_open_window_starts_jitsi_and_the_specialist_switches_the_lobby_on(
+    server: LiveServer,
+    browser: Browser,
+    jitsi_stub: JitsiStub,
+    app_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+) -> None:
+    booked = await book_open_consultation(sessionmaker, app_settings, world)
+
+    # The participant: joins the right room as a plain member; nobody touches the lobby.
+    participant = await visit(browser, local_url(server, booked.join_urls[AttendeeKind.participant]))
+    await participant.page.wait_for_function("() => (window.__jitsiCalls || []).length > 0")
+    calls: list[dict[str, Any]] = await participant.page.evaluate("window.__jitsiCalls")
+    assert len(calls) == 1
+    (call,) = calls
+    assert call["domain"] == JITSI_DOMAIN
+    options = call["options"]
+    assert options["roomName"] == booked.room
+    assert options["lang"] == "de"
+    claims = jwt.decode(options["jwt"], options={"verify_signature": False})
+    assert claims["room"] == booked.room
+    assert claims["context"]["user"]["moderator"] is False
+    assert claims["nbf"] <= datetime.now(UTC).timestamp() < claims["exp"]
+    config = options["configOverwrite"]
+    assert config["prejoinConfig"]["enabled"] is True
+    assert config["disableDeepLinking"] is True
+    assert "recording" not in config["toolbarButtons"]
+    assert "livestreaming" not in config["toolbarButtons"]
+    # Even if Jitsi made the participant moderator (stock Jitsi's auto-owner), their page leaves the lobby alone.
+    listeners = await participant.page.evaluate("Object.keys(window.__jitsiListeners || {})")
+    if "participantRoleChanged" in listeners:
+        await participant.page.evaluate("window.__jitsiListeners.participantRoleChanged({role: 'moderator'})")
+    assert await participant.page.evaluate("window.__jitsiCommands") is None
+    assert await participant.page.is_hidden("#loading")
+    assert await participant.page.is_hidden("#load-failed")
+    assert await participant.page.evaluate("document.body.dataset.status") == "open"
+
+    check_csp(participant.headers, jitsi_stub)
+    assert await participant.csp_violations() == []
+    assert participant.page_errors == []
+    assert participant.console_errors() == []
+    assert jitsi_stub.requests.count("/external_api.js") == 1
+
+    # The specialist: a moderator token, and the lobby goes on once Jitsi made them moderator.
+    specialist = await visit(browser, local_url(server, booked.join_urls[AttendeeKind.specialist]))
+    await specialist.page.wait_for_function("() => (window.__jitsiCalls || []).length > 0")
+    (call,) = await specialist.page.evaluate("window.__jitsiCalls")
+    assert call["domain"] == JITSI_DOMAIN
+    assert call["options"]["roomName"] == booked.room
+    claims = jwt.decode(call["options"]["jwt"], options={"verify_signature": False})
+    assert claims["room"] == booked.room
+    assert claims["context"]["user"]["moderator"] is True
+    assert await specialist.page.evaluate("window.__jitsiCommands") is None  # not before Jitsi says so
+    await specialist.page.evaluate("window.__jitsiListeners.participantRoleChanged({role: 'moderator'})")
+    commands = await specialist.page.evaluate("window.__jitsiCommands")
+    assert ["toggleLobby", True] in commands
+    # A second role event (say, after a reconnect) does not toggle the lobby off again.
+    await specialist.page.evaluate("window.__jitsiListeners.participantRoleChanged({role: 'moderator'})")
+    assert await specialist.page.evaluate("window.__jitsiCommands") == [["toggleLobby", True]]
+
+    check_csp(specialist.headers, jitsi_stub)
+    assert await specialist.csp_violations() == []
+    assert specialist.page_errors == []
+    assert specialist.console_errors() == []
+
+
+# --- before the window opens ---------------------------------------------------------------------------
+
+
+async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
+    server: LiveServer,
+    http: httpx.AsyncClient,
+    browser: Browser,
+    jitsi_stub: JitsiStub,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    tmp_path: Path,
+) -> None:
+    zone = await organization_zone(sessionmaker, world)
+    coach = await login(http, world.coach)
+    english = await http.post(
+        "/api/v1/participants",
+        json={"display_name": "John Example", "email": "john@test.invalid", "preferred_language": "en"},
+        headers=coach,
+    )
+    assert english.status_code == 201, english.text
+    consent = await http.post(
+        f"/api/v1/participants/{english.json()['id']}/consents",
+        json={"kind": "video_consultation", "granted": True},
+        headers=coach,
+    )
+    assert consent.status_code == 201, consent.text
+
+    monday = next_weekday(0)
+    cases = [
+        ("de", world.participant_id, berlin(monday, 9), "Maria Muster"),
+        ("en", english.json()["id"], berlin(monday, 10), "John Example"),
+    ]
+    for language, participant_id, start, name in cases:
+        consultation = await book_via_http(http, world, participant_id, start)
+        t = texts(language)
+        day, time = local_date_time(datetime.fromisoformat(start), zone, t)
+
+        early = await visit(
+            browser,
+            local_url(server, participant_link(consultation)),
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            permissions=["camera", "microphone"],
+        )
+        page = early.page
+        assert await page.evaluate("document.documentElement.lang") == language
+        assert await page.evaluate("document.body.dataset.status") == "early"
+        assert (await page.inner_text("h1")).strip() == t["title"]
+        body = await page.inner_text("body")
+        assert t["hello"].format(name=name) in body
+        assert t["starts_at"].format(date=day, time=time) in body
+        assert day in await page.inner_text(".when")
+        assert time in await page.inner_text(".when")
+        await page.wait_for_function("() => document.getElementById('countdown').textContent.trim() !== ''")
+        countdown = await page.inner_text("#countdown")
+        prefix, suffix = t["countdown"].split("{duration}")
+        assert countdown.startswith(prefix.strip()), countdown
+        assert countdown.endswith(suffix.strip()), countdown
+        assert t["units"]["day"][1] in countdown, countdown  # a week ahead: days
+        check = page.locator("#check-start")
+        assert await check.is_visible()
+        assert (await check.inner_text()).strip() == t["check_start"]
+        assert await page.is_visible("text=" + t["check_title"])
+        if language == "en":
+            assert "Your video consultation" in body
+
+        # Nothing of Jitsi before the window opens.
+        assert await page.evaluate("window.__jitsiCalls") is None
+        assert await page.evaluate("typeof window.JitsiMeetExternalAPI") == "undefined"
+        assert await page.locator("iframe").count() == 0
+
+        await screenshot(page, screenshot_path(tmp_path, f"early-{language}"))
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+
+        # The device check works with the (fake) camera and microphone.
+        await check.click()
+        await page.wait_for_function("() => document.getElementById('check-result').textContent.trim() !== ''")
+        assert (await page.inner_text("#check-result")).strip() == t["check_ok"]
+        assert await page.is_visible("#preview")
+        assert await page.is_visible("#check-stop")
+        assert await page.is_visible("#meter")
+        await screenshot(page, screenshot_path(tmp_path, f"early-{language}-checking"))
+        assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+        await page.click("#check-stop")
+        assert await page.is_hidden("#preview")
+        assert await page.is_visible("#check-start")
+
+        check_csp(early.headers, jitsi_stub)
+        assert await early.csp_violations() == []
+        assert early.page_errors == []
+        assert early.console_errors() == []
+        await page.context.close()
+
+    assert jitsi_stub.requests == []  # the early page never loads the Jitsi script
+
+
+# --- a cancelled consultation --------------------------------------------------------------------------
+
+
+async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
+    server: LiveServer,
+    http: httpx.AsyncClient,
+    browser: Browser,
+    jitsi_stub: JitsiStub,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    tmp_path: Path,
+) -> None:
+    zone = await organization_zone(sessionmaker, world)
+    start = berlin(next_weekday(1), 11)
+    consultation = await book_via_http(http, world, world.participant_id, start)
+    link = participant_link(consultation)
+    coach = await login(http, world.coach)
+    cancelled = await http.post(
+        f"/api/v1/consultations/{consultation['id']}/cancel", json={"reason": "participant ill"}, headers=coach
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    t = texts("de")
+    day, time = local_date_time(datetime.fromisoformat(start), zone, t)
+    async with sessionmaker() as session:
+        coach_user = (await session.execute(select(User).where(User.email == world.coach))).scalar_one()
+        coach_name, coach_email = coach_user.display_name, coach_user.email
+
+    shown = await visit(
+        browser, local_url(server, link), viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    page = shown.page
+    assert await page.evaluate("document.body.dataset.status") == "cancelled"
+    assert (await page.inner_text("h1")).strip() == t["cancelled_title"]
+    body = await page.inner_text("body")
+    assert t["cancelled"] in body
+    assert f"{day}, {time}" in body
+    assert t["contact"].format(name=coach_name) in body
+    mail = page.locator(f'a[href="mailto:{coach_email}"]')
+    assert await mail.count() == 1
+    assert (await mail.inner_text()).strip() == coach_email
+    assert await page.locator("#check-start").count() == 0
+    assert await page.locator("#countdown").count() == 0
+    assert await page.evaluate("window.__jitsiCalls") is None
+    assert "participant ill" not in body  # the reason is for staff
+
+    await screenshot(page, screenshot_path(tmp_path, "cancelled-de"))
+    assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+    check_csp(shown.headers, jitsi_stub)
+    assert await shown.csp_violations() == []
+    assert shown.page_errors == []
+    assert shown.console_errors() == []
+    assert jitsi_stub.requests == []
