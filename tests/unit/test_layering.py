@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "telecon"
-PLAIN = sorted(
-    [*PACKAGE.glob("*/services.py"), *PACKAGE.glob("*/models.py"), PACKAGE / "scheduling" / "slots.py"]
-    + [PACKAGE / "video" / "jitsi.py", PACKAGE / "video" / "links.py", PACKAGE / "scheduling" / "availability.py"]
-)
+PURE = ["scheduling/slots.py", "scheduling/availability.py", "video/jitsi.py", "video/links.py"]
+PLAIN = sorted([*PACKAGE.glob("*/services.py"), *PACKAGE.glob("*/models.py"), *(PACKAGE / p for p in PURE)])
 
 
 def imported_modules(path: Path) -> set[str]:
