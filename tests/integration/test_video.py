@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,14 +32,20 @@ def links_of(settings: Settings) -> JoinLinks:
 
 
 async def book_soon(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, world: World, *, minutes_ahead: int = 5
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    world: World,
+    *,
+    minutes_ahead: int = 5,
+    specialist_id: uuid.UUID | None = None,
 ) -> ConsultationView:
     """A consultation starting in a few minutes: extra hours for the specialist, no minimum notice."""
     start = (datetime.now(UTC) + timedelta(minutes=minutes_ahead)).replace(second=0, microsecond=0)
+    specialist_id = specialist_id or world.specialist_id
     async with sessionmaker() as session, session.begin():
         session.add(
             AvailabilityOverride(
-                specialist_id=world.specialist_id,
+                specialist_id=specialist_id,
                 starts_at=start,
                 ends_at=start + timedelta(hours=1),
                 kind=OverrideKind.extra,
@@ -51,7 +60,7 @@ async def book_soon(
             actor,
             SchedulingPolicy(links=links_of(settings), min_notice=timedelta(0)),
             participant_id=world.participant_id,
-            specialist_id=world.specialist_id,
+            specialist_id=specialist_id,
             consultation_type_id=world.type_id,
             starts_at=start,
             purpose="Schlafstörungen",
@@ -276,3 +285,51 @@ async def test_join_page_serves_csp_and_no_health_data(
     assert f"https://{settings.jitsi_domain}/external_api.js" in page.text
     assert "Schlaf" not in page.text  # the purpose never reaches a page or a token
     assert view.consultation.room_name in page.text
+
+
+async def test_each_consultation_token_names_only_its_own_room(
+    client: httpx.AsyncClient, world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await book_soon(sessionmaker, settings, world, minutes_ahead=5)
+    second = await book_soon(sessionmaker, settings, world, specialist_id=world.psychologist_id)
+    assert first.consultation.room_name != second.consultation.room_name
+    for view in (first, second):
+        for url in urls_by_kind(settings, view).values():
+            answer = (await client.get(f"/api/v1/join/{token_of(url)}")).json()
+            assert answer["room"] == view.consultation.room_name
+            assert decode(answer["jwt"])["room"] == view.consultation.room_name
+
+
+async def test_jaas_tokens_are_rs256_with_kid(
+    world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "jaas.pem").write_bytes(pem)
+    jaas = settings.model_copy(
+        update={
+            "jitsi_private_key_file": tmp_path / "jaas.pem",
+            "jitsi_app_id": "vpaas-magic-cookie-abc123",
+            "jitsi_kid": "vpaas-magic-cookie-abc123/4f4910",
+            "jitsi_domain": "8x8.vc",
+        }
+    )
+    view = await book_soon(sessionmaker, jaas, world)
+    with LiveServer(jaas) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            specialist_url = urls_by_kind(jaas, view)["specialist"]
+            answer = (await client.get(f"/api/v1/join/{token_of(specialist_url)}")).json()
+            page = await client.get(f"/join/{token_of(specialist_url)}")
+    assert answer["status"] == "open", answer
+    assert answer["room"] == f"vpaas-magic-cookie-abc123/{view.consultation.room_name}"
+    header = jwt.get_unverified_header(answer["jwt"])
+    assert header["alg"] == "RS256"
+    assert header["kid"] == "vpaas-magic-cookie-abc123/4f4910"
+    claims = jwt.decode(answer["jwt"], key.public_key(), algorithms=["RS256"], audience="jitsi")
+    assert (claims["iss"], claims["sub"], claims["room"]) == (
+        "chat",
+        "vpaas-magic-cookie-abc123",
+        view.consultation.room_name,
+    )
+    assert "https://8x8.vc/vpaas-magic-cookie-abc123/external_api.js" in page.text
+    assert "https://8x8.vc" in page.headers["content-security-policy"]
