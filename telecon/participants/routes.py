@@ -39,7 +39,8 @@ async def create_participant(
 @get("/api/v1/participants")
 async def list_participants(db_session: DbSession, actor: CurrentActor) -> list[ParticipantOut]:
     found = await services.list_participants(db_session, actor)
-    return [ParticipantOut.of(p, await services.active_consents(db_session, p.id)) for p in found]
+    consents = await services.active_consents_of(db_session, [p.id for p in found])
+    return [ParticipantOut.of(p, consents[p.id]) for p in found]
 
 
 @get("/api/v1/participants/{participant_id:uuid}")

@@ -121,15 +121,21 @@ async def consent_history(session: AsyncSession, actor: Actor, participant_id: u
 
 async def active_consents(session: AsyncSession, participant_id: uuid.UUID) -> set[ConsentKind]:
     """The kinds whose latest entry grants; a withdrawal is simply a later entry."""
+    return (await active_consents_of(session, [participant_id]))[participant_id]
+
+
+async def active_consents_of(
+    session: AsyncSession, participant_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, set[ConsentKind]]:
     rows = await session.execute(
-        select(Consent.kind, Consent.granted)
-        .where(Consent.participant_id == participant_id)
+        select(Consent.participant_id, Consent.kind, Consent.granted)
+        .where(Consent.participant_id.in_(participant_ids))
         .order_by(Consent.recorded_at, Consent.id)
     )
-    latest: dict[ConsentKind, bool] = {}
-    for kind, granted in rows:
-        latest[kind] = granted
-    return {kind for kind, granted in latest.items() if granted}
+    latest: dict[uuid.UUID, dict[ConsentKind, bool]] = {pid: {} for pid in participant_ids}
+    for participant_id, kind, granted in rows:
+        latest[participant_id][kind] = granted
+    return {pid: {kind for kind, granted in kinds.items() if granted} for pid, kinds in latest.items()}
 
 
 def append_case_file(
