@@ -27,7 +27,14 @@ from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
 from telecon.video.links import JoinLinks, derive_link_key
 from telecon.video.services import VideoPolicy
-from telecon.web import exception_handlers, make_jwt_auth, problem, provide_actor, provide_session
+from telecon.web import (
+    exception_handlers,
+    make_jwt_auth,
+    problem,
+    provide_actor,
+    provide_session,
+    redact_access_log,
+)
 from telecon.worker import InProcessJobs
 
 
@@ -64,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
+        redact_access_log()  # here, after the server has configured its loggers
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

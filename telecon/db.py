@@ -60,6 +60,8 @@ class IdMixin:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an engine; on SQLite every transaction is ``BEGIN IMMEDIATE`` so writers serialise."""
+    # Statement parameters carry names and health data: they must never reach an error message or a log.
+    kwargs.setdefault("hide_parameters", True)
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 10)

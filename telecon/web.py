@@ -161,6 +161,24 @@ def make_jwt_auth(settings: Settings) -> JWTAuth[TokenUser, Token]:
     )
 
 
+class RedactJoinTokens(logging.Filter):
+    """Keeps join-link tokens out of access logs: a token in a log file is a key to a consultation."""
+
+    _token = re.compile(r"(/join/)[A-Za-z0-9_-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._token.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args)
+        record.msg = self._token.sub(r"\1…", str(record.msg))
+        return True
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactJoinTokens) for f in access.filters):
+        access.addFilter(RedactJoinTokens())
+
+
 def remote_address(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 

@@ -31,3 +31,18 @@ def test_no_litestar_below_the_http_layer(path: Path) -> None:
     offending = {name for name in imported_modules(path) if name.split(".")[0] in {"litestar", "telecon.web"}}
     offending |= {name for name in imported_modules(path) if name == "telecon.web" or name.endswith(".routes")}
     assert offending == set()
+
+
+def test_access_log_lines_lose_join_tokens() -> None:
+    import logging
+
+    from telecon.web import RedactJoinTokens
+
+    token = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg"
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/api/v1/join/{token}?x=1", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactJoinTokens().filter(record)
+    assert token not in record.getMessage()
+    assert "/api/v1/join/…?x=1" in record.getMessage()
