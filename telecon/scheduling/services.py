@@ -79,7 +79,7 @@ class ConsultationView:
 
 
 async def _specialist_calendars(
-    session: AsyncSession, specialists: Sequence[User], start: datetime, end: datetime
+    session: AsyncSession, specialists: Sequence[User], start: datetime, end: datetime, *, with_busy: bool = True
 ) -> tuple[
     dict[uuid.UUID, list[slot_rules.WeeklyRule]],
     dict[uuid.UUID, dict[OverrideKind, list[slot_rules.Interval]]],
@@ -106,6 +106,8 @@ async def _specialist_calendars(
     for specialist_id, kind, lo, hi in override_rows:
         overrides[specialist_id][kind].append((lo, hi))
     busy: dict[uuid.UUID, list[slot_rules.Interval]] = defaultdict(list)
+    if not with_busy:
+        return rules, overrides, busy
     busy_rows = await session.execute(
         select(Consultation.specialist_id, Consultation.starts_at, Consultation.blocked_until).where(
             Consultation.specialist_id.in_(ids),
@@ -184,17 +186,21 @@ def _type_allows(consultation_type: ConsultationType, specialist: User) -> bool:
 
 async def _check_on_grid(
     session: AsyncSession,
+    policy: SchedulingPolicy,
     specialist: User,
     consultation_type: ConsultationType,
     starts_at: datetime,
-    earliest: datetime,
+    now: datetime | None,
 ) -> None:
     """The start must be a slot of the specialist's availability; other bookings are checked separately."""
+    earliest = (now or utcnow()) + policy.min_notice
     if starts_at < earliest:
-        minutes = int((earliest - utcnow()).total_seconds() // 60) if earliest > utcnow() else 0
+        minutes = int(policy.min_notice.total_seconds() // 60)
         raise InvalidInput(f"the start must be at least {minutes} minutes from now", field="start")
     duration = timedelta(minutes=consultation_type.duration_minutes)
-    rules, overrides, _ = await _specialist_calendars(session, [specialist], starts_at, starts_at + duration)
+    rules, overrides, _ = await _specialist_calendars(
+        session, [specialist], starts_at, starts_at + duration, with_busy=False
+    )
     starts = slot_rules.free_slots(
         rules=rules.get(specialist.id, []),
         zone=ZoneInfo(specialist.timezone),
@@ -307,7 +313,7 @@ async def book_consultation(
     specialist = await organizations.get_specialist(session, actor.organization_id, specialist_id)
     if not _type_allows(consultation_type, specialist):
         raise InvalidInput("this consultation type does not allow the specialist's profession", field="specialist_id")
-    await _check_on_grid(session, specialist, consultation_type, starts_at, (now or utcnow()) + policy.min_notice)
+    await _check_on_grid(session, policy, specialist, consultation_type, starts_at, now)
     ends_at = starts_at + timedelta(minutes=consultation_type.duration_minutes)
     blocked_until = ends_at + timedelta(minutes=consultation_type.buffer_minutes)
     await _check_free(session, specialist.id, starts_at, blocked_until)
@@ -511,7 +517,7 @@ async def reschedule_consultation(
         raise Conflict(f"a {consultation.status.value} consultation cannot be rescheduled", field="consultation_id")
     consultation_type = await session.get_one(ConsultationType, consultation.consultation_type_id)
     specialist = await session.get_one(User, consultation.specialist_id)
-    await _check_on_grid(session, specialist, consultation_type, starts_at, (now or utcnow()) + policy.min_notice)
+    await _check_on_grid(session, policy, specialist, consultation_type, starts_at, now)
     ends_at = starts_at + timedelta(minutes=consultation_type.duration_minutes)
     blocked_until = ends_at + timedelta(minutes=consultation_type.buffer_minutes)
     await _check_free(session, specialist.id, starts_at, blocked_until, ignore=consultation.id)
