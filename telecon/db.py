@@ -65,7 +65,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 10)
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pre-ping (a round trip per request); connections are recycled before servers drop them.
+        kwargs.setdefault("pool_recycle", 1800)
         return create_async_engine(url, **kwargs)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

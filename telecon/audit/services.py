@@ -8,7 +8,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit.models import AuditEvent
 from telecon.auth.actor import Actor
+from telecon.db import utcnow
 from telecon.organizations.models import Role
+
+
+def event(
+    actor: Actor | None,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    *,
+    organization_id: uuid.UUID | None = None,
+    **details: Any,
+) -> AuditEvent:
+    return AuditEvent(
+        id=uuid.uuid4(),
+        organization_id=organization_id or (actor.organization_id if actor else None),
+        actor_id=actor.user_id if actor else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        occurred_at=utcnow(),
+        remote_address=actor.remote_address if actor else None,
+        details=details,
+    )
 
 
 def record(
@@ -22,17 +45,9 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     """Append an audit event to the current transaction; ``details`` carry identifiers, never health data."""
-    event = AuditEvent(
-        organization_id=organization_id or (actor.organization_id if actor else None),
-        actor_id=actor.user_id if actor else None,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        remote_address=actor.remote_address if actor else None,
-        details=details,
-    )
-    session.add(event)
-    return event
+    row = event(actor, action, object_type, object_id, organization_id=organization_id, **details)
+    session.add(row)
+    return row
 
 
 async def list_events(

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit import services as audit
 from telecon.auth.actor import Actor
+from telecon.db import utcnow
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Role
@@ -138,6 +139,28 @@ async def active_consents_of(
     return {pid: {kind for kind, granted in kinds.items() if granted} for pid, kinds in latest.items()}
 
 
+def case_file_entry(
+    participant: Participant,
+    kind: CaseFileKind,
+    *,
+    author_id: uuid.UUID | None,
+    consultation_id: uuid.UUID | None = None,
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseFileEntry:
+    return CaseFileEntry(
+        id=uuid.uuid4(),
+        organization_id=participant.organization_id,
+        participant_id=participant.id,
+        kind=kind,
+        occurred_at=utcnow(),
+        author_id=author_id,
+        consultation_id=consultation_id,
+        text=text,
+        data=data or {},
+    )
+
+
 def append_case_file(
     session: AsyncSession,
     participant: Participant,
@@ -148,14 +171,8 @@ def append_case_file(
     text: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseFileEntry:
-    entry = CaseFileEntry(
-        organization_id=participant.organization_id,
-        participant_id=participant.id,
-        kind=kind,
-        author_id=author_id,
-        consultation_id=consultation_id,
-        text=text,
-        data=data or {},
+    entry = case_file_entry(
+        participant, kind, author_id=author_id, consultation_id=consultation_id, text=text, data=data
     )
     session.add(entry)
     return entry

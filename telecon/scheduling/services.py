@@ -12,20 +12,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit import services as audit
 from telecon.auth.actor import Actor
-from telecon.db import utcnow
+from telecon.db import Base, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
+from telecon.notifications import outbox
 from telecon.notifications.models import OutboxMessage
-from telecon.notifications.outbox import enqueue
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role, User
+from telecon.organizations.models import Membership, Profession, Role, User
 from telecon.participants import services as participants
-from telecon.participants.models import CaseFileKind, ConsentKind, Participant
+from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Participant
 from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.models import (
@@ -79,7 +79,7 @@ class ConsultationView:
 
 
 async def _specialist_calendars(
-    session: AsyncSession, specialists: Sequence[User], start: datetime, end: datetime, *, with_busy: bool = True
+    session: AsyncSession, specialists: Sequence[User], start: datetime, end: datetime
 ) -> tuple[
     dict[uuid.UUID, list[slot_rules.WeeklyRule]],
     dict[uuid.UUID, dict[OverrideKind, list[slot_rules.Interval]]],
@@ -106,8 +106,6 @@ async def _specialist_calendars(
     for specialist_id, kind, lo, hi in override_rows:
         overrides[specialist_id][kind].append((lo, hi))
     busy: dict[uuid.UUID, list[slot_rules.Interval]] = defaultdict(list)
-    if not with_busy:
-        return rules, overrides, busy
     busy_rows = await session.execute(
         select(Consultation.specialist_id, Consultation.starts_at, Consultation.blocked_until).where(
             Consultation.specialist_id.in_(ids),
@@ -184,6 +182,17 @@ def _type_allows(consultation_type: ConsultationType, specialist: User) -> bool:
     return not allowed or (specialist.profession is not None and specialist.profession.value in allowed)
 
 
+# Built once: the booking path runs these on every request (see _booking_context_query).
+_RULES_OF = select(AvailabilityRule.weekday, AvailabilityRule.start_time, AvailabilityRule.end_time).where(
+    AvailabilityRule.specialist_id == bindparam("specialist_id")
+)
+_OVERRIDES_OF = select(AvailabilityOverride.kind, AvailabilityOverride.starts_at, AvailabilityOverride.ends_at).where(
+    AvailabilityOverride.specialist_id == bindparam("specialist_id"),
+    AvailabilityOverride.starts_at < bindparam("end"),
+    AvailabilityOverride.ends_at > bindparam("start"),
+)
+
+
 async def _check_on_grid(
     session: AsyncSession,
     policy: SchedulingPolicy,
@@ -198,14 +207,16 @@ async def _check_on_grid(
         minutes = int(policy.min_notice.total_seconds() // 60)
         raise InvalidInput(f"the start must be at least {minutes} minutes from now", field="start")
     duration = timedelta(minutes=consultation_type.duration_minutes)
-    rules, overrides, _ = await _specialist_calendars(
-        session, [specialist], starts_at, starts_at + duration, with_busy=False
-    )
+    rules = [slot_rules.WeeklyRule(*row) for row in await session.execute(_RULES_OF, {"specialist_id": specialist.id})]
+    overrides: dict[OverrideKind, list[slot_rules.Interval]] = {OverrideKind.absence: [], OverrideKind.extra: []}
+    window = {"specialist_id": specialist.id, "start": starts_at, "end": starts_at + duration}
+    for kind, lo, hi in await session.execute(_OVERRIDES_OF, window):
+        overrides[kind].append((lo, hi))
     starts = slot_rules.free_slots(
-        rules=rules.get(specialist.id, []),
+        rules=rules,
         zone=ZoneInfo(specialist.timezone),
-        absences=overrides[specialist.id][OverrideKind.absence],
-        extras=overrides[specialist.id][OverrideKind.extra],
+        absences=overrides[OverrideKind.absence],
+        extras=overrides[OverrideKind.extra],
         busy=[],
         duration=duration,
         buffer=timedelta(0),
@@ -261,16 +272,95 @@ async def _replay(session: AsyncSession, actor: Actor, key: str, fingerprint: st
     return await get_consultation(session, actor, stored.consultation_id)
 
 
+def _booking_context_query() -> Select[Participant, ConsultationType, User, bool]:
+    """Built once: the booking path runs it on every request, and building costs more than running."""
+    video_consent = (
+        select(Consent.granted)
+        .where(Consent.participant_id == Participant.id, Consent.kind == ConsentKind.video_consultation)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        .limit(1)
+        .correlate(Participant)
+        .scalar_subquery()
+    )
+    return (
+        select(Participant, ConsultationType, User, video_consent)
+        .join(
+            ConsultationType,
+            and_(
+                ConsultationType.id == bindparam("consultation_type_id"),
+                ConsultationType.organization_id == Participant.organization_id,
+            ),
+        )
+        .join(
+            Membership,
+            and_(
+                Membership.user_id == bindparam("specialist_id"),
+                Membership.organization_id == Participant.organization_id,
+                Membership.role == Role.specialist,
+            ),
+        )
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Participant.id == bindparam("participant_id"), Participant.organization_id == bindparam("organization_id")
+        )
+    )
+
+
+_BOOKING_CONTEXT = _booking_context_query()
+
+
+async def _booking_context(
+    session: AsyncSession,
+    actor: Actor,
+    participant_id: uuid.UUID,
+    consultation_type_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+) -> tuple[Participant, ConsultationType, User, bool]:
+    """Participant, type, specialist and the current video consent in one round trip, all tenant-scoped."""
+    parameters = {
+        "participant_id": participant_id,
+        "organization_id": actor.organization_id,
+        "consultation_type_id": consultation_type_id,
+        "specialist_id": specialist_id,
+    }
+    row = (await session.execute(_BOOKING_CONTEXT, parameters)).first()
+    if row is None:
+        # Something is not there (for this organization): the single lookups say which, as a 404.
+        await participants.get_participant(session, actor, participant_id)
+        await get_consultation_type(session, actor.organization_id, consultation_type_id)
+        await organizations.get_specialist(session, actor.organization_id, specialist_id)
+        raise NotFound("no such participant, consultation type or specialist")
+    participant, consultation_type, specialist, consented = row
+    return participant, consultation_type, specialist, bool(consented)
+
+
+def _table(model: type[Base]) -> Table:
+    # Core INSERTs into the table, not the mapped class: the ORM's bulk path costs more than the statement.
+    return Base.metadata.tables[model.__tablename__]
+
+
+def _column_values(row: Base) -> dict[str, Any]:
+    """The attributes set on a new ORM object, for a Core INSERT that skips the unit of work."""
+    return {key: value for key, value in vars(row).items() if not key.startswith("_")}
+
+
 def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:
     nonce, token_hash = links.issue()
+    # Every column set, so that all attendees of a booking go into one multi-row INSERT.
+    fields: dict[str, Any] = {"user_id": None, "participant_id": None, "email": None, "language": "de", **values}
     return Attendee(
+        id=uuid.uuid4(),
         consultation_id=consultation.id,
         kind=kind,
         name=name,
         jitsi_role=JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
         token_nonce=nonce,
         token_hash=token_hash,
-        **values,
+        revoked_at=None,
+        first_joined_at=None,
+        last_joined_at=None,
+        join_count=0,
+        **fields,
     )
 
 
@@ -306,17 +396,20 @@ async def book_consultation(
     if idempotency_key is not None and (view := await _replay(session, actor, idempotency_key, fingerprint)):
         return view, False
 
-    participant = await participants.get_participant(session, actor, participant_id)
-    if ConsentKind.video_consultation not in await participants.active_consents(session, participant.id):
+    participant, consultation_type, specialist, consented = await _booking_context(
+        session, actor, participant_id, consultation_type_id, specialist_id
+    )
+    if not consented:
         raise Conflict("the participant has not consented to video consultations", field="participant_id")
-    consultation_type = await get_consultation_type(session, actor.organization_id, consultation_type_id)
-    specialist = await organizations.get_specialist(session, actor.organization_id, specialist_id)
     if not _type_allows(consultation_type, specialist):
         raise InvalidInput("this consultation type does not allow the specialist's profession", field="specialist_id")
     await _check_on_grid(session, policy, specialist, consultation_type, starts_at, now)
     ends_at = starts_at + timedelta(minutes=consultation_type.duration_minutes)
     blocked_until = ends_at + timedelta(minutes=consultation_type.buffer_minutes)
-    await _check_free(session, specialist.id, starts_at, blocked_until)
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so check-then-insert is safe.
+        # PostgreSQL: the exclusion constraint refuses the INSERT instead, race or no race.
+        await _check_free(session, specialist.id, starts_at, blocked_until)
 
     consultation = Consultation(
         id=uuid.uuid4(),
@@ -332,6 +425,8 @@ async def book_consultation(
         purpose=purpose,
         room_name=jitsi.new_room_name(),
         sequence=0,
+        created_at=(created := utcnow()),
+        updated_at=created,
     )
     attendees = [
         _attendee(
@@ -368,6 +463,8 @@ async def book_consultation(
     if idempotency_key is not None:
         dependents.append(
             IdempotencyKey(
+                id=uuid.uuid4(),
+                created_at=utcnow(),
                 organization_id=actor.organization_id,
                 key=idempotency_key,
                 request_hash=fingerprint,
@@ -399,11 +496,21 @@ async def _insert(
 ) -> None:
     # The consultation first: its rows' foreign keys point at it, and on PostgreSQL this is the statement
     # the exclusion constraint refuses when another booking won the slot.
-    session.add(consultation)
-    await session.flush()
-    session.add_all(dependents)
-    _record_change(session, actor, participant, consultation, CaseFileKind.consultation_booked, "booked")
-    await session.flush()
+    await session.execute(insert(_table(Consultation)), [_column_values(consultation)])
+    rows = [*dependents, *_record_change(session, actor, participant, consultation, "booked", add=False)]
+    groups: dict[tuple[type[Base], tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        values = _column_values(row)
+        groups[type(row), tuple(sorted(values))].append(values)
+    for (model, _), values_list in groups.items():
+        await session.execute(insert(_table(model)), values_list)
+
+
+CASE_FILE_KIND = {
+    "booked": CaseFileKind.consultation_booked,
+    "rescheduled": CaseFileKind.consultation_rescheduled,
+    "cancelled": CaseFileKind.consultation_cancelled,
+}
 
 
 def _record_change(
@@ -411,34 +518,38 @@ def _record_change(
     actor: Actor,
     participant: Participant,
     consultation: Consultation,
-    kind: CaseFileKind,
     verb: str,
+    *,
+    add: bool = True,
     **details: Any,
-) -> None:
+) -> list[Base]:
     """What every change of a consultation writes: case file, outbox and audit, in the same transaction."""
-    participants.append_case_file(
-        session,
-        participant,
-        kind,
-        author_id=actor.user_id,
-        consultation_id=consultation.id,
-        data={
-            "consultation_id": str(consultation.id),
-            "starts_at": consultation.starts_at.isoformat(),
-            "specialist_id": str(consultation.specialist_id),
-            "status": consultation.status.value,
-            **details,
-        },
-    )
-    enqueue(
-        session,
-        organization_id=consultation.organization_id,
-        consultation_id=consultation.id,
-        topic=f"consultation.{verb}",
-        dedupe_key=f"consultation.{verb}:{consultation.id}:{consultation.sequence}",
-        payload={"consultation_id": str(consultation.id), "sequence": consultation.sequence},
-    )
-    audit.record(session, actor, f"consultation.{verb}", "consultation", consultation.id, **details)
+    rows: list[Base] = [
+        participants.case_file_entry(
+            participant,
+            CASE_FILE_KIND[verb],
+            author_id=actor.user_id,
+            consultation_id=consultation.id,
+            data={
+                "consultation_id": str(consultation.id),
+                "starts_at": consultation.starts_at.isoformat(),
+                "specialist_id": str(consultation.specialist_id),
+                "status": consultation.status.value,
+                **details,
+            },
+        ),
+        outbox.message(
+            organization_id=consultation.organization_id,
+            consultation_id=consultation.id,
+            topic=f"consultation.{verb}",
+            dedupe_key=f"consultation.{verb}:{consultation.id}:{consultation.sequence}",
+            payload={"consultation_id": str(consultation.id), "sequence": consultation.sequence},
+        ),
+        audit.event(actor, f"consultation.{verb}", "consultation", consultation.id, **details),
+    ]
+    if add:
+        session.add_all(rows)
+    return rows
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -525,15 +636,7 @@ async def reschedule_consultation(
     consultation.starts_at, consultation.ends_at, consultation.blocked_until = starts_at, ends_at, blocked_until
     consultation.sequence += 1
     participant = await session.get_one(Participant, consultation.participant_id)
-    _record_change(
-        session,
-        actor,
-        participant,
-        consultation,
-        CaseFileKind.consultation_rescheduled,
-        "rescheduled",
-        previous_starts_at=previous.isoformat(),
-    )
+    _record_change(session, actor, participant, consultation, "rescheduled", previous_starts_at=previous.isoformat())
     try:
         await session.flush()
     except IntegrityError as error:
@@ -560,6 +663,6 @@ async def cancel_consultation(
         .values(revoked_at=utcnow())
     )
     participant = await session.get_one(Participant, consultation.participant_id)
-    _record_change(session, actor, participant, consultation, CaseFileKind.consultation_cancelled, "cancelled")
+    _record_change(session, actor, participant, consultation, "cancelled")
     await session.flush()
     return await get_consultation(session, actor, consultation.id)
