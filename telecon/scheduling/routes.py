@@ -158,7 +158,7 @@ async def book_consultation(
         guests=[Guest(g.name, g.email, g.language) for g in data.guests],
         idempotency_key=idempotency_key,
     )
-    return Response(ConsultationOut.of(view, _join_urls(policy, actor)), status_code=201 if created else 200)
+    return Response(ConsultationOut.of_view(view, _join_urls(policy, actor)), status_code=201 if created else 200)
 
 
 @get("/api/v1/consultations")
@@ -189,7 +189,7 @@ async def list_consultations(
 async def get_consultation(
     consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, policy: Policy
 ) -> ConsultationOut:
-    return ConsultationOut.of(
+    return ConsultationOut.of_view(
         await services.get_consultation(db_session, actor, consultation_id), _join_urls(policy, actor)
     )
 
@@ -203,7 +203,7 @@ async def reschedule_consultation(
     policy: Policy,
 ) -> ConsultationOut:
     view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
-    return ConsultationOut.of(view, _join_urls(policy, actor))
+    return ConsultationOut.of_view(view, _join_urls(policy, actor))
 
 
 @post("/api/v1/consultations/{consultation_id:uuid}/cancel", status_code=200)
@@ -215,4 +215,4 @@ async def cancel_consultation(
     policy: Policy,
 ) -> ConsultationOut:
     view = await services.cancel_consultation(db_session, actor, consultation_id, reason=data.reason)
-    return ConsultationOut.of(view, _join_urls(policy, actor))
+    return ConsultationOut.of_view(view, _join_urls(policy, actor))

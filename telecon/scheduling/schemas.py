@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, time
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -202,51 +202,40 @@ class ConsultationSummaryOut(Out):
 
     @classmethod
     def of(cls, c: Consultation) -> ConsultationSummaryOut:
-        return cls(
-            id=c.id,
-            status=c.status,
-            start=c.starts_at,
-            end=c.ends_at,
-            participant_id=c.participant_id,
-            specialist_id=c.specialist_id,
-            consultation_type_id=c.consultation_type_id,
-            booked_by_id=c.booked_by_id,
-            sequence=c.sequence,
-        )
+        return cls(**_summary_fields(c))
 
 
-class ConsultationOut(Out):
-    id: uuid.UUID
-    status: ConsultationStatus
-    start: datetime
-    end: datetime
-    participant_id: uuid.UUID
-    specialist_id: uuid.UUID
-    consultation_type_id: uuid.UUID
-    booked_by_id: uuid.UUID | None
+def _summary_fields(c: Consultation) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "status": c.status,
+        "start": c.starts_at,
+        "end": c.ends_at,
+        "participant_id": c.participant_id,
+        "specialist_id": c.specialist_id,
+        "consultation_type_id": c.consultation_type_id,
+        "booked_by_id": c.booked_by_id,
+        "sequence": c.sequence,
+    }
+
+
+class ConsultationOut(ConsultationSummaryOut):
+    """One consultation in full: the summary plus room, attendees (with the links the viewer may see)."""
+
     purpose: str | None
     room: str
-    sequence: int
     cancel_reason: str | None
     attendees: list[AttendeeOut]
     notifications: list[NotificationOut]
     created_at: datetime
 
     @classmethod
-    def of(cls, view: ConsultationView, join_url: Callable[[Attendee], str | None]) -> ConsultationOut:
+    def of_view(cls, view: ConsultationView, join_url: Callable[[Attendee], str | None]) -> ConsultationOut:
         c = view.consultation
         return cls(
-            id=c.id,
-            status=c.status,
-            start=c.starts_at,
-            end=c.ends_at,
-            participant_id=c.participant_id,
-            specialist_id=c.specialist_id,
-            consultation_type_id=c.consultation_type_id,
-            booked_by_id=c.booked_by_id,
+            **_summary_fields(c),
             purpose=c.purpose,
             room=c.room_name,
-            sequence=c.sequence,
             cancel_reason=c.cancel_reason,
             attendees=[AttendeeOut.of(a, join_url(a)) for a in view.attendees],
             notifications=[NotificationOut.of(m) for m in view.notifications],
