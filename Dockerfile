@@ -31,12 +31,9 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.lock /tmp/requirements.lock
 RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements.lock
 
-# The build backend for the editable install of telecon itself, pinned by hash like everything else
-# (pyproject.toml asks for setuptools>=75; since 70.1 setuptools builds wheels without `wheel`).
-ARG SETUPTOOLS_VERSION=84.2.1
-ARG SETUPTOOLS_SHA256=ca140b45d5325a9478f880e351484f62fef15f336462e449ca0c03c873d589c2
-RUN echo "setuptools==${SETUPTOOLS_VERSION} --hash=sha256:${SETUPTOOLS_SHA256}" > /tmp/build-backend.txt \
- && pip install --require-hashes --only-binary=:all: -r /tmp/build-backend.txt
+# The build backend for the editable install of telecon itself, pinned by hash like everything else.
+COPY requirements-build.lock /tmp/requirements-build.lock
+RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements-build.lock
 
 # telecon is installed *editable* from /app: its console script and metadata go into /opt/venv, its code
 # stays at /app/telecon, next to alembic.ini and migrations/. A regular (non-editable) install would put the
