@@ -65,7 +65,7 @@ async def _demo(settings: Settings) -> None:
         logins = await seed_demo(make_sessionmaker(engine))
     finally:
         await engine.dispose()
-    print("Demo organization ready. Logins (password for all: see below):")
+    print("Demo organization ready. Logins (role, email, password):")
     for line in logins:
         print("  " + line)
 
