@@ -12,7 +12,7 @@ from telecon.auth.passwords import hash_password
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, Role, User
 from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Participant
-from telecon.participants.services import append_case_file
+from telecon.participants.services import case_file_entry
 from telecon.scheduling.models import AvailabilityRule, ConsultationType
 
 DEMO_ORGANIZATION = "Jobcenter Demo (Service Point Gesundheit und Arbeit)"
@@ -117,10 +117,11 @@ async def _seed(session: AsyncSession, organization_id: uuid.UUID) -> None:
                     evidence="demo: signed form on file",
                 )
             )
-            append_case_file(
-                session,
-                participant,
-                CaseFileKind.consent_recorded,
-                author_id=coach.id,
-                data={"consent": kind.value, "granted": True},
+            session.add(
+                case_file_entry(
+                    participant,
+                    CaseFileKind.consent_recorded,
+                    author_id=coach.id,
+                    data={"consent": kind.value, "granted": True},
+                )
             )

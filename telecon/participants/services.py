@@ -101,12 +101,13 @@ async def record_consent(
     )
     session.add(consent)
     await session.flush()
-    append_case_file(
-        session,
-        participant,
-        CaseFileKind.consent_recorded,
-        author_id=actor.user_id,
-        data={"consent": kind.value, "granted": granted},
+    session.add(
+        case_file_entry(
+            participant,
+            CaseFileKind.consent_recorded,
+            author_id=actor.user_id,
+            data={"consent": kind.value, "granted": granted},
+        )
     )
     audit.record(session, actor, "consent.recorded", "participant", participant.id, kind=kind.value, granted=granted)
     return consent
@@ -161,26 +162,10 @@ def case_file_entry(
     )
 
 
-def append_case_file(
-    session: AsyncSession,
-    participant: Participant,
-    kind: CaseFileKind,
-    *,
-    author_id: uuid.UUID | None,
-    consultation_id: uuid.UUID | None = None,
-    text: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> CaseFileEntry:
-    entry = case_file_entry(
-        participant, kind, author_id=author_id, consultation_id=consultation_id, text=text, data=data
-    )
-    session.add(entry)
-    return entry
-
-
 async def add_note(session: AsyncSession, actor: Actor, participant_id: uuid.UUID, text: str) -> CaseFileEntry:
     participant = await get_participant(session, actor, participant_id)
-    entry = append_case_file(session, participant, CaseFileKind.note, author_id=actor.user_id, text=text)
+    entry = case_file_entry(participant, CaseFileKind.note, author_id=actor.user_id, text=text)
+    session.add(entry)
     audit.record(session, actor, "case_file.note_added", "participant", participant.id)
     await session.flush()
     return entry
