@@ -459,7 +459,10 @@ async def book_consultation(
         _attendee(policy.links, consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language)
         for g in guests
     ]
-    dependents: list[Any] = list(attendees)
+    dependents: list[Base] = [
+        *attendees,
+        *_record_change(session, actor, participant, consultation, "booked", add=False),
+    ]
     if idempotency_key is not None:
         dependents.append(
             IdempotencyKey(
@@ -473,33 +476,28 @@ async def book_consultation(
         )
     try:
         if idempotency_key is None:
-            await _insert(session, actor, participant, consultation, dependents)
+            await _insert(session, consultation, dependents)
         else:
             # A savepoint, so that after losing a race to the same key the winner's row can be read.
             async with session.begin_nested():
-                await _insert(session, actor, participant, consultation, dependents)
+                await _insert(session, consultation, dependents)
     except IntegrityError as error:
         if idempotency_key is not None and (view := await _replay(session, actor, idempotency_key, fingerprint)):
             return view, False
         if _is_exclusion_violation(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
-    return ConsultationView(consultation, attendees), True
+    notifications = [row for row in dependents if isinstance(row, OutboxMessage)]
+    return ConsultationView(consultation, attendees, notifications), True
 
 
-async def _insert(
-    session: AsyncSession,
-    actor: Actor,
-    participant: Participant,
-    consultation: Consultation,
-    dependents: list[Any],
-) -> None:
+async def _insert(session: AsyncSession, consultation: Consultation, dependents: list[Base]) -> None:
+    """Core INSERTs, one per table (attendees in one multi-row statement), without the unit of work."""
     # The consultation first: its rows' foreign keys point at it, and on PostgreSQL this is the statement
     # the exclusion constraint refuses when another booking won the slot.
     await session.execute(insert(_table(Consultation)), [_column_values(consultation)])
-    rows = [*dependents, *_record_change(session, actor, participant, consultation, "booked", add=False)]
     groups: dict[tuple[type[Base], tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
+    for row in dependents:
         values = _column_values(row)
         groups[type(row), tuple(sorted(values))].append(values)
     for (model, _), values_list in groups.items():

@@ -30,6 +30,7 @@ async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, w
     assert consultation["status"] == "scheduled"
     assert consultation["end"] == consultation["start"].replace("T08:00", "T08:30")
     assert {a["kind"] for a in consultation["attendees"]} == {"participant", "specialist"}
+    assert [(n["topic"], n["status"]) for n in consultation["notifications"]] == [("consultation.booked", "pending")]
     assert consultation["room"].startswith("tc-")
     assert "maria" not in consultation["room"].lower()
 
