@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telecon.auth.actor import Actor
 from telecon.organizations.models import Role, User
 from telecon.scheduling.models import AvailabilityOverride, OverrideKind
-from telecon.scheduling.services import ConsultationView, SchedulingPolicy, book_consultation
+from telecon.scheduling.services import ConsultationView, SchedulingPolicy, book_consultation, reschedule_consultation
 from telecon.settings import Settings
 from telecon.video.links import JoinLinks, derive_link_key
 from telecon.video.services import VideoPolicy, open_join
@@ -333,3 +333,28 @@ async def test_jaas_tokens_are_rs256_with_kid(
     )
     assert "https://8x8.vc/vpaas-magic-cookie-abc123/external_api.js" in page.text
     assert "https://8x8.vc" in page.headers["content-security-policy"]
+
+
+async def test_token_window_follows_a_reschedule(
+    world: World, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    wide = settings.model_copy(update={"join_opens_minutes": 120})  # open before and after the move
+    view = await book_soon(sessionmaker, wide, world)
+    token = token_of(urls_by_kind(wide, view)["participant"])
+    with LiveServer(wide) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            before = decode((await client.get(f"/api/v1/join/{token}")).json()["jwt"])
+            async with sessionmaker() as session, session.begin():
+                coach = await session.scalar(select(User).where(User.email == world.coach))
+                assert coach is not None
+                await reschedule_consultation(
+                    session,
+                    Actor(coach.id, world.organization_id, Role.coach),
+                    SchedulingPolicy(links=links_of(wide), min_notice=timedelta(0)),
+                    view.consultation.id,
+                    starts_at=view.consultation.starts_at + timedelta(minutes=30),
+                )
+            after = decode((await client.get(f"/api/v1/join/{token}")).json()["jwt"])
+    assert after["nbf"] - before["nbf"] == 30 * 60
+    assert after["exp"] - before["exp"] == 30 * 60
+    assert after["room"] == before["room"]
