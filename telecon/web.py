@@ -187,10 +187,10 @@ async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDepend
     claims = request.user
     if not isinstance(claims, TokenUser):
         raise NotAuthorizedException()
-    membership = await organizations.membership_of(db_session, claims.user_id, claims.organization_id)
-    if membership is None:
+    role = await organizations.role_in(db_session, claims.user_id, claims.organization_id)
+    if role is None:
         raise NotAuthenticated("this login is no longer valid; please log in again")
-    return Actor(claims.user_id, claims.organization_id, membership.role, remote_address(request))
+    return Actor(claims.user_id, claims.organization_id, role, remote_address(request))
 
 
 def require_aware(value: datetime | None, field: str) -> None:

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit import services as audit
@@ -115,6 +115,18 @@ async def add_user(
     )
     audit.record(session, actor, "user.created", "user", user.id, role=role.value)
     return user
+
+
+# Built once: every authenticated request asks it (see telecon.web.provide_actor).
+_ROLE_IN = select(Membership.role).where(
+    Membership.user_id == bindparam("user_id"), Membership.organization_id == bindparam("organization_id")
+)
+
+
+async def role_in(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Role | None:
+    """The user's role in the organization, or ``None`` when the membership is gone."""
+    role: Role | None = await session.scalar(_ROLE_IN, {"user_id": user_id, "organization_id": organization_id})
+    return role
 
 
 async def membership_of(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Membership | None:
