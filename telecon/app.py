@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,11 +58,17 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", opt={"public": True}, include_in_schema=False)
-async def ready(db_session: NamedDependency[AsyncSession]) -> Any:
+async def ready(db_session: NamedDependency[AsyncSession], state: State) -> Any:
+    """Ready when the database answers, and Redis too where the worker's queue lives there."""
     try:
         await db_session.execute(text("SELECT 1"))
     except Exception:
         return problem(503, "Not ready", "the database does not answer")
+    if state.redis is not None:
+        try:
+            await state.redis.ping()
+        except Exception:
+            return problem(503, "Not ready", "Redis does not answer")
     return {"status": "ready"}
 
 
@@ -76,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         jobs = None
+        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if settings.redis_url is None:
             jobs = InProcessJobs(app.state.sessionmaker, settings)
             jobs.start()
@@ -84,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             if jobs is not None:
                 await jobs.stop()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
             await engine.dispose()
 
     links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)

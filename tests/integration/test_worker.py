@@ -12,6 +12,7 @@ from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from arq import Worker, create_pool
 from arq.connections import ArqRedis, RedisSettings
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telecon.auth.models import FailedAttempt
 from telecon.settings import Settings
 from telecon.worker import run_housekeeping, worker_settings
+from tests.conftest import LiveServer, free_port
 
 
 @pytest.fixture
@@ -102,3 +104,14 @@ async def test_telecon_worker_command_runs_the_jobs(
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, output.decode()
     assert "housekeeping" in output.decode()
+
+
+async def test_ready_checks_the_database_and_redis(settings: Settings, redis_url: str) -> None:
+    with LiveServer(settings.model_copy(update={"redis_url": redis_url})) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/ready")).json() == {"status": "ready"}
+    with LiveServer(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            down = await client.get("/ready")
+    assert down.status_code == 503
+    assert down.json()["detail"] == "Redis does not answer"
