@@ -5,6 +5,7 @@ Pure functions over plain values, so the rules (DST days included) are tested wi
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -75,12 +76,16 @@ def subtract(intervals: Sequence[Interval], holes: Iterable[Interval]) -> list[I
     return result
 
 
-def _covered(free: Sequence[Interval], lo: datetime, hi: datetime) -> bool:
-    return any(f_lo <= lo and hi <= f_hi for f_lo, f_hi in free)
+def _covered(free: Sequence[Interval], starts: Sequence[datetime], lo: datetime, hi: datetime) -> bool:
+    """Whether one interval of ``free`` (sorted, disjoint; ``starts`` its starts) holds ``[lo, hi)``."""
+    index = bisect_right(starts, lo) - 1
+    return index >= 0 and hi <= free[index][1]
 
 
-def _overlaps(busy: Sequence[Interval], lo: datetime, hi: datetime) -> bool:
-    return any(b_lo < hi and lo < b_hi for b_lo, b_hi in busy)
+def _overlaps(busy: Sequence[Interval], ends: Sequence[datetime], lo: datetime, hi: datetime) -> bool:
+    """Whether ``[lo, hi)`` touches ``busy`` (sorted, disjoint; ``ends`` their ends)."""
+    index = bisect_right(ends, lo)
+    return index < len(busy) and busy[index][0] < hi
 
 
 def free_slots(
@@ -105,7 +110,9 @@ def free_slots(
     """
     windows = sorted(rule_intervals(rules, zone, start - duration, end + duration) + list(extras))
     available = subtract(merge(windows), absences)
+    available_starts = [lo for lo, _ in available]
     busy_list = merge(busy)
+    busy_ends = [hi for _, hi in busy_list]
     starts: set[datetime] = set()
     for window_lo, window_hi in windows:
         slot = window_lo
@@ -114,8 +121,8 @@ def free_slots(
             if (
                 start <= slot < end
                 and slot >= earliest
-                and _covered(available, slot, slot_end)
-                and not _overlaps(busy_list, slot, slot_end + buffer)
+                and _covered(available, available_starts, slot, slot_end)
+                and not _overlaps(busy_list, busy_ends, slot, slot_end + buffer)
             ):
                 starts.add(slot)
             slot = slot_end
