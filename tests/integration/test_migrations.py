@@ -52,6 +52,17 @@ async def scratch_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     await engine.dispose()
 
 
+@pytest.fixture
+async def postgres_engine() -> AsyncIterator[AsyncEngine]:
+    """For the checks that only PostgreSQL has: the drift check (SQLite reflection loses types) and the
+    exclusion constraint (SQLite serialises bookings instead)."""
+    if not POSTGRES_URL:
+        pytest.skip("TELECON_TEST_DATABASE_URL is not set (.ci/run sets it)")
+    engine = make_engine(await _scratch_postgres())
+    yield engine
+    await engine.dispose()
+
+
 def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names()) - {"alembic_version"}
 
@@ -68,25 +79,21 @@ async def test_upgrade_downgrade_upgrade(scratch_engine: AsyncEngine) -> None:
         assert await connection.run_sync(_tables) == set(Base.metadata.tables)
 
 
-async def test_models_and_migrations_do_not_drift(scratch_engine: AsyncEngine) -> None:
-    if scratch_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reflection loses types; the drift check runs on PostgreSQL")
-    await migrate.upgrade(scratch_engine)
+async def test_models_and_migrations_do_not_drift(postgres_engine: AsyncEngine) -> None:
+    await migrate.upgrade(postgres_engine)
 
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
 
-    async with scratch_engine.connect() as connection:
+    async with postgres_engine.connect() as connection:
         assert await connection.run_sync(diff) == []
 
 
-async def test_postgres_exclusion_constraint_refuses_overlap(scratch_engine: AsyncEngine) -> None:
+async def test_postgres_exclusion_constraint_refuses_overlap(postgres_engine: AsyncEngine) -> None:
     """Below the application: even rows written past the services cannot overlap on PostgreSQL."""
-    if scratch_engine.dialect.name != "postgresql":
-        pytest.skip("the exclusion constraint is PostgreSQL's; SQLite serialises bookings instead")
-    await migrate.upgrade(scratch_engine)
-    sessionmaker = make_sessionmaker(scratch_engine)
+    await migrate.upgrade(postgres_engine)
+    sessionmaker = make_sessionmaker(postgres_engine)
     world: World = await seed_world(sessionmaker)
     start = datetime(2030, 1, 7, 9, tzinfo=UTC)
 
