@@ -626,6 +626,8 @@ class Result:
     label: str
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    finished_s: list[float] = field(default_factory=list)
+    """When each request ended, in seconds from the start of the measurement (for ``--timeline``)."""
     elapsed_s: float = 0.0
     items: int = 0
     """Slots returned (searches) or consultations created (booking)."""
@@ -739,7 +741,9 @@ async def bookings(
                 except (OSError, asyncio.IncompleteReadError, ValueError, httpx.HTTPError) as error:
                     result.statuses[f"error {type(error).__name__}"] += 1
                     continue
-                result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                t1 = time.perf_counter()
+                result.latencies_ms.append((t1 - t0) * 1000)
+                result.finished_s.append(t1 - started)
                 result.statuses[str(status)] += 1
         finally:
             await connection.close()
@@ -836,6 +840,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         help="run the server under a profiler: FILE.prof for cProfile, FILE.html or FILE.txt for pyinstrument",
+    )
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write every booking as 'seconds from start,latency ms' to this CSV, to see when slow ones happen",
     )
     return parser.parse_args(argv)
 
@@ -947,6 +956,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             meter=meter,
         )
         created_total += results["booking"].items
+        if args.timeline is not None:
+            booked = results["booking"]
+            args.timeline.write_text(
+                "".join(f"{t:.4f},{ms:.2f}\n" for t, ms in zip(booked.finished_s, booked.latencies_ms, strict=True))
+            )
     finally:
         code = server.stop()
         if code not in (0, None):

@@ -119,7 +119,8 @@ async def _seed(session: AsyncSession, organization_id: uuid.UUID) -> None:
             )
             session.add(
                 case_file_entry(
-                    participant,
+                    organization_id,
+                    participant.id,
                     CaseFileKind.consent_recorded,
                     author_id=coach.id,
                     data={"consent": kind.value, "granted": True},

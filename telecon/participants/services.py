@@ -103,7 +103,8 @@ async def record_consent(
     await session.flush()
     session.add(
         case_file_entry(
-            participant,
+            participant.organization_id,
+            participant.id,
             CaseFileKind.consent_recorded,
             author_id=actor.user_id,
             data={"consent": kind.value, "granted": granted},
@@ -141,7 +142,8 @@ async def active_consents_of(
 
 
 def case_file_entry(
-    participant: Participant,
+    organization_id: uuid.UUID,
+    participant_id: uuid.UUID,
     kind: CaseFileKind,
     *,
     author_id: uuid.UUID | None,
@@ -151,8 +153,8 @@ def case_file_entry(
 ) -> CaseFileEntry:
     return CaseFileEntry(
         id=uuid.uuid4(),
-        organization_id=participant.organization_id,
-        participant_id=participant.id,
+        organization_id=organization_id,
+        participant_id=participant_id,
         kind=kind,
         occurred_at=utcnow(),
         author_id=author_id,
@@ -164,7 +166,9 @@ def case_file_entry(
 
 async def add_note(session: AsyncSession, actor: Actor, participant_id: uuid.UUID, text: str) -> CaseFileEntry:
     participant = await get_participant(session, actor, participant_id)
-    entry = case_file_entry(participant, CaseFileKind.note, author_id=actor.user_id, text=text)
+    entry = case_file_entry(
+        participant.organization_id, participant.id, CaseFileKind.note, author_id=actor.user_id, text=text
+    )
     session.add(entry)
     audit.record(session, actor, "case_file.note_added", "participant", participant.id)
     await session.flush()

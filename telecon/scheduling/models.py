@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telecon.db import Base, IdMixin, utcnow
 from telecon.organizations.models import enum_column
+
+LONGEST_CONSULTATION = timedelta(minutes=480)
+"""The longest duration a consultation type may have."""
 
 
 class ConsultationStatus(enum.StrEnum):

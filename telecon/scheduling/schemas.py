@@ -10,6 +10,7 @@ import msgspec
 from telecon.notifications.models import OutboxMessage
 from telecon.organizations.models import Profession
 from telecon.scheduling.models import (
+    LONGEST_CONSULTATION,
     Attendee,
     AttendeeKind,
     AvailabilityOverride,
@@ -36,7 +37,7 @@ def format_clock(value: time) -> str:
 
 class ConsultationTypeCreate(Strict):
     name: Name
-    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=480)]
+    duration_minutes: Annotated[int, msgspec.Meta(ge=5, le=LONGEST_CONSULTATION.seconds // 60)]
     professions: list[Profession] = msgspec.field(default_factory=list)
     buffer_minutes: Annotated[int, msgspec.Meta(ge=0, le=240)] = 0
 
