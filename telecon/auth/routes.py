@@ -5,8 +5,8 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.di import NamedDependency
-from litestar.params import JSONBody, SkipValidation
+from litestar.datastructures import State
+from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
 
 from telecon.auth import services
@@ -54,10 +54,12 @@ async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginIn],
     db_session: DbSession,
-    settings: NamedDependency[SkipValidation[Settings]],
-    jwt_auth: NamedDependency[SkipValidation[JWTAuth[Any, Token]]],
+    state: State,
 ) -> TokenOut:
     """Exchange email and password for a bearer token; any wrong combination gets the same answer."""
+    # Set by ``create_app``; see ``telecon.app`` for why they are state, not dependencies.
+    settings: Settings = state.settings
+    jwt_auth: JWTAuth[Any, Token] = state.jwt_auth
     actor = await services.authenticate(
         db_session,
         email=data.email,

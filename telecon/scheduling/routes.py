@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Response, get, post, put
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, SkipValidation
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from telecon.auth.actor import Actor
 from telecon.organizations.models import Profession
@@ -33,7 +33,13 @@ from telecon.scheduling.services import Guest, SchedulingPolicy
 from telecon.video.services import visible_join_url
 from telecon.web import CurrentActor, DbSession, require_aware
 
-Policy = NamedDependency[SkipValidation[SchedulingPolicy]]
+
+def _policy(state: State) -> SchedulingPolicy:
+    """Set by ``create_app``; see ``telecon.app`` for why it is state, not a dependency."""
+    policy: SchedulingPolicy = state.scheduling_policy
+    return policy
+
+
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
 
 
@@ -116,11 +122,12 @@ async def find_slots(
     end: FromQuery[datetime],
     db_session: DbSession,
     actor: CurrentActor,
-    policy: Policy,
+    state: State,
     specialist_id: FromQuery[uuid.UUID | None] = None,
     profession: FromQuery[Profession | None] = None,
 ) -> SlotsOut:
     """Free start times of one specialist, or of every specialist of a profession the type allows."""
+    policy = _policy(state)
     require_aware(start, "start")
     require_aware(end, "end")
     found = await services.find_slots(
@@ -141,10 +148,11 @@ async def book_consultation(
     data: JSONBody[BookingIn],
     db_session: DbSession,
     actor: CurrentActor,
-    policy: Policy,
+    state: State,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ConsultationOut]:
     """Book a slot: 201 when created, 200 when the same ``Idempotency-Key`` and body came before."""
+    policy = _policy(state)
     view, created = await services.book_consultation(
         db_session,
         actor,
@@ -187,8 +195,9 @@ async def list_consultations(
 
 @get("/api/v1/consultations/{consultation_id:uuid}")
 async def get_consultation(
-    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, policy: Policy
+    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, state: State
 ) -> ConsultationOut:
+    policy = _policy(state)
     return ConsultationOut.of_view(
         await services.get_consultation(db_session, actor, consultation_id), _join_urls(policy, actor)
     )
@@ -200,8 +209,9 @@ async def reschedule_consultation(
     data: JSONBody[RescheduleIn],
     db_session: DbSession,
     actor: CurrentActor,
-    policy: Policy,
+    state: State,
 ) -> ConsultationOut:
+    policy = _policy(state)
     view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
     return ConsultationOut.of_view(view, _join_urls(policy, actor))
 
@@ -212,7 +222,8 @@ async def cancel_consultation(
     data: JSONBody[CancelIn],
     db_session: DbSession,
     actor: CurrentActor,
-    policy: Policy,
+    state: State,
 ) -> ConsultationOut:
+    policy = _policy(state)
     view = await services.cancel_consultation(db_session, actor, consultation_id, reason=data.reason)
     return ConsultationOut.of_view(view, _join_urls(policy, actor))

@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, SkipValidation
+from litestar.datastructures import State
+from litestar.params import FromPath
 
 from telecon.errors import NotFound
 from telecon.scheduling.schemas import AttendeeOut
@@ -20,8 +20,18 @@ from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
 from telecon.web import CurrentActor, DbSession, remote_address
 
-Video = NamedDependency[SkipValidation[VideoPolicy]]
-AppSettings = NamedDependency[SkipValidation[Settings]]
+
+def _video(state: State) -> VideoPolicy:
+    """Set by ``create_app``; see ``telecon.app`` for why it is state, not a dependency."""
+    video: VideoPolicy = state.video_policy
+    return video
+
+
+def _settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
 UNKNOWN_LINK = "this join link is unknown or was replaced; ask your coach for the current one"
 
 
@@ -40,9 +50,10 @@ class JoinOut(Out):
 
 @get("/api/v1/join/{token:str}", opt={"public": True})
 async def join_info(
-    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, video: Video
+    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, state: State
 ) -> JoinOut:
     """What a personal join link allows right now; a Jitsi token only inside the window."""
+    video = _video(state)
     info = await _open(request, db_session, video, token)
     return JoinOut(
         status=info.status,
@@ -60,9 +71,11 @@ async def join_info(
 
 @get("/join/{token:str}", opt={"public": True}, include_in_schema=False)
 async def join_page(
-    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, video: Video, settings: AppSettings
+    token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, state: State
 ) -> Response[str]:
     """The page people open from their invitation, on a phone or a laptop, without an account."""
+    settings = _settings(state)
+    video = _video(state)
     info = await _open(request, db_session, video, token)
     language = pick_language(info.language)
     nonce = secrets.token_urlsafe(16)
@@ -143,8 +156,9 @@ async def reissue_link(
     attendee_id: FromPath[uuid.UUID],
     db_session: DbSession,
     actor: CurrentActor,
-    video: Video,
+    state: State,
 ) -> AttendeeOut:
     """Replace one attendee's link, e.g. after an invitation was forwarded; the old link stops working."""
+    video = _video(state)
     attendee = await services.reissue_link(db_session, actor, video.links, consultation_id, attendee_id)
     return AttendeeOut.of(attendee, services.visible_join_url(video.links, actor, attendee))
