@@ -711,6 +711,7 @@ async def bookings(
     max_requests: int,
     rng: random.Random,
     meter: Meter,
+    idempotency_keys: bool = False,
 ) -> Result:
     """``concurrency`` workers, each on its own connection, book distinct free slots until time or count ends."""
     result = Result(label)
@@ -737,7 +738,8 @@ async def bookings(
                 )
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await connection.request("POST", "/api/v1/consultations", body, headers)
+                    sent = {**headers, "Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else headers
+                    status, _ = await connection.request("POST", "/api/v1/consultations", body, sent)
                 except (OSError, asyncio.IncompleteReadError, ValueError, httpx.HTTPError) as error:
                     result.statuses[f"error {type(error).__name__}"] += 1
                     continue
@@ -826,9 +828,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--search-requests", type=int, default=200, help="slot searches for one specialist")
     parser.add_argument("--profession-requests", type=int, default=100, help="slot searches by profession")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds of booking")
-    parser.add_argument("--max-bookings", type=int, default=3000, help="booking requests at most")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of booking")
+    parser.add_argument("--max-bookings", type=int, default=10_000, help="booking requests at most")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="send a fresh Idempotency-Key with every booking"
+    )
     parser.add_argument(
         "--factory",
         default="bench_app:make_app",
@@ -938,13 +943,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             slots,
             concurrency=args.concurrency,
             duration=10,
-            max_requests=2 * args.concurrency,
+            max_requests=10 * args.concurrency,  # every pooled connection has prepared its statements
             rng=rng,
             meter=meter,
+            idempotency_keys=args.idempotency_keys,
         )
         created_total += warm.items
         results["booking"] = await bookings(
-            f"booking, concurrency {args.concurrency}",
+            f"booking, concurrency {args.concurrency}" + (", with keys" if args.idempotency_keys else ""),
             connect,
             headers,
             world,
@@ -954,6 +960,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             max_requests=args.max_bookings,
             rng=rng,
             meter=meter,
+            idempotency_keys=args.idempotency_keys,
         )
         created_total += results["booking"].items
         if args.timeline is not None:
@@ -1037,7 +1044,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     rollbacks = counters_after["xact_rollback"] - counters_before["xact_rollback"]
     print(
         f"postgresql, whole server run: {sessions} sessions opened, {commits} commits, {rollbacks} rollbacks "
-        f"(a steady pool opens at most pool_size + max_overflow sessions)"
+        f"(a steady pool opens at most TELECON_DATABASE_POOL_SIZE sessions)"
     )
     consistent = after - before == created_total
     print(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from telecon.app import create_app
+from telecon.app import create_app, freeze_startup_heap
 from telecon.settings import Settings
 
 
@@ -23,4 +23,6 @@ def make_app() -> Litestar:
         redis_url=None,
         mail_dir=Path(mail_dir),
     )
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()  # as `telecon serve` does
+    return app

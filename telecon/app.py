@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -72,6 +73,17 @@ async def ready(db_session: NamedDependency[AsyncSession], state: State) -> Any:
     return {"status": "ready"}
 
 
+def freeze_startup_heap() -> None:
+    """Hide everything alive before serving (modules, mappers, the app) from the cyclic garbage collector.
+
+    Under load a full collection otherwise walks that whole heap every second or so and stops the server
+    for tens of milliseconds; in bench/ that was the difference between a booking p99 of about 135 ms and
+    under 100 ms. Objects created later are collected as usual. Call it once, just before serving.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     jwt_auth = make_jwt_auth(settings)
@@ -79,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         redact_access_log()  # here, after the server has configured its loggers
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         jobs = None

@@ -27,7 +27,7 @@ def _prepare_sqlite_dir(settings: Settings) -> None:
 
 async def _upgrade(settings: Settings) -> None:
     _prepare_sqlite_dir(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     try:
         await migrate.upgrade(engine)
     finally:
@@ -35,7 +35,7 @@ async def _upgrade(settings: Settings) -> None:
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session, session.begin():
@@ -60,7 +60,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
 async def _demo(settings: Settings) -> None:
     from telecon.demo import seed_demo
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     try:
         logins = await seed_demo(make_sessionmaker(engine))
     finally:
@@ -73,13 +73,15 @@ async def _demo(settings: Settings) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from telecon.app import create_app
+    from telecon.app import create_app, freeze_startup_heap
 
     asyncio.run(_upgrade(settings))
     if args.demo:
         asyncio.run(_demo(settings))
     print(f"telecon on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    app = create_app(settings)
+    freeze_startup_heap()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
 
 
 def _worker(settings: Settings) -> None:

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///var/telecon.db"
     """SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    database_pool_size: int = Field(default=40, ge=1, le=500)
+    """PostgreSQL connections each process keeps open; a request waits when all are busy (never more)."""
     redis_url: str | None = None
     """Redis for arq; unset means the web process runs the background loop itself."""
     public_url: str = "http://127.0.0.1:8000"

@@ -57,7 +57,7 @@ async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", Settings())
     if "sessionmaker" not in ctx:
-        ctx["engine"] = make_engine(settings.database_url)
+        ctx["engine"] = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
 
 

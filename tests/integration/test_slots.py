@@ -367,6 +367,17 @@ async def test_an_absence_removes_that_days_slots(client: httpx.AsyncClient, wor
     found = await slots_of(client, coach, world, *week(monday))
     assert clocks_on(found, monday) == ["09:00", "09:30", "11:00", "11:30"]
 
+    # Booking checks the same calendar: not inside an absence, but right after one.
+    for start in (berlin(wednesday, 9), berlin(monday, 10, 30), berlin(monday, 10)):
+        refused = await client.post("/api/v1/consultations", json=booking(world, start), headers=coach)
+        assert_problem(refused, 422, "start")
+    after = await client.post("/api/v1/consultations", json=booking(world, berlin(monday, 11)), headers=coach)
+    assert after.status_code == 201, after.text
+    moved = await client.post(
+        f"/api/v1/consultations/{after.json()['id']}/reschedule", json={"start": berlin(wednesday, 10)}, headers=coach
+    )
+    assert_problem(moved, 422, "start")
+
     listed = await client.get(
         f"/api/v1/specialists/{world.specialist_id}/overrides",
         params={"start": week(monday)[0], "end": week(monday)[1]},

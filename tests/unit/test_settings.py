@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.pool import QueuePool
 
+from telecon.db import make_engine
 from telecon.settings import Settings
 
 
@@ -41,3 +43,17 @@ def test_production_refuses_a_short_secret_key() -> None:
 def test_production_refuses_an_empty_secret() -> None:
     with pytest.raises(ValidationError, match="TELECON_JITSI_APP_SECRET"):
         Settings(env="production", secret_key="s" * 40, encryption_key="e" * 40, jitsi_app_secret="")
+
+
+async def test_the_postgresql_pool_is_fixed_at_the_configured_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECON_DATABASE_POOL_SIZE", "7")
+    settings = Settings(database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)  # connects only when used
+    try:
+        assert engine.pool.size() == 7
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool._max_overflow == 0  # no connections opened for a burst and closed after it
+    finally:
+        await engine.dispose()
+    with pytest.raises(ValidationError):
+        Settings(database_pool_size=0)
