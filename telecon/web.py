@@ -19,8 +19,8 @@ from litestar.params import SkipValidation
 from litestar.security.jwt import JWTAuth, Token
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.actor import Actor
-from telecon.errors import DomainError, InvalidInput, NotAuthenticated, TooManyRequests
+from telecon.auth.actor import Actor, Caller
+from telecon.errors import DomainError, InvalidInput, TooManyRequests
 from telecon.organizations import services as organizations
 from telecon.settings import Settings
 
@@ -183,14 +183,18 @@ def remote_address(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
-async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
+def token_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The caller the bearer token names (the auth middleware has checked the token); 401 without one."""
     claims = request.user
     if not isinstance(claims, TokenUser):
         raise NotAuthorizedException()
-    role = await organizations.role_in(db_session, claims.user_id, claims.organization_id)
-    if role is None:
-        raise NotAuthenticated("this login is no longer valid; please log in again")
-    return Actor(claims.user_id, claims.organization_id, role, remote_address(request))
+    return Caller(claims.user_id, claims.organization_id, remote_address(request))
+
+
+async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
+    """The acting user, with the membership checked again in the request's own transaction."""
+    caller = token_caller(request)
+    return caller.verified(await organizations.role_in(db_session, caller.user_id, caller.organization_id))
 
 
 def require_aware(value: datetime | None, field: str) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from telecon.errors import Forbidden
+from telecon.errors import Forbidden, NotAuthenticated
 from telecon.organizations.models import Role
 
 
@@ -20,6 +20,21 @@ class Actor:
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden(f"this needs the role {_either(roles)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a valid bearer token names, before the membership behind it has been checked."""
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    remote_address: str | None = None
+
+    def verified(self, role: Role | None) -> Actor:
+        """The actor, given the caller's current role in the organization (``None``: no longer a member)."""
+        if role is None:
+            raise NotAuthenticated("this login is no longer valid; please log in again")
+        return Actor(self.user_id, self.organization_id, role, self.remote_address)
 
 
 def _either(roles: Iterable[Role]) -> str:

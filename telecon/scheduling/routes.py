@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, get, post, put
+from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
@@ -31,7 +31,7 @@ from telecon.scheduling.schemas import (
 )
 from telecon.scheduling.services import Guest, SchedulingPolicy
 from telecon.video.services import visible_join_url
-from telecon.web import CurrentActor, DbSession, require_aware
+from telecon.web import CurrentActor, DbSession, require_aware, token_caller
 
 
 def _policy(state: State) -> SchedulingPolicy:
@@ -145,17 +145,18 @@ async def find_slots(
 
 @post("/api/v1/consultations")
 async def book_consultation(
+    request: Request[Any, Any, Any],
     data: JSONBody[BookingIn],
     db_session: DbSession,
-    actor: CurrentActor,
     state: State,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ConsultationOut]:
     """Book a slot: 201 when created, 200 when the same ``Idempotency-Key`` and body came before."""
+    # No CurrentActor here: the booking checks the caller's membership in its own first query.
     policy = _policy(state)
-    view, created = await services.book_consultation(
+    booking = await services.book_consultation(
         db_session,
-        actor,
+        token_caller(request),
         policy,
         participant_id=data.participant_id,
         specialist_id=data.specialist_id,
@@ -166,7 +167,8 @@ async def book_consultation(
         guests=[Guest(g.name, g.email, g.language) for g in data.guests],
         idempotency_key=idempotency_key,
     )
-    return Response(ConsultationOut.of_view(view, _join_urls(policy, actor)), status_code=201 if created else 200)
+    body = ConsultationOut.of_view(booking.view, _join_urls(policy, booking.actor))
+    return Response(body, status_code=201 if booking.created else 200)
 
 
 @get("/api/v1/consultations")

@@ -233,7 +233,7 @@ async def book_open_consultation(
             )
         )
     async with sessionmaker() as session, session.begin():
-        view, created = await book_consultation(
+        booking = await book_consultation(
             session,
             actor,
             SchedulingPolicy(links=links, min_notice=timedelta(0)),
@@ -243,7 +243,8 @@ async def book_open_consultation(
             starts_at=start,
             purpose=None,
         )
-        assert created
+        assert booking.created
+        view = booking.view
         return OpenConsultation(
             room=view.consultation.room_name,
             starts_at=start,

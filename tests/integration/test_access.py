@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.organizations.models import Membership, User
 from telecon.settings import Settings
 from telecon.web import make_jwt_auth
 from tests.conftest import (
@@ -365,8 +367,28 @@ async def test_coaches_book_and_specialists_do_not(client: httpx.AsyncClient, wo
         "/api/v1/consultations", json=booking(world, berlin(next_weekday(0), 9)), headers=doctor
     )
     assert_problem(refused, 403)
+    # Who asks is checked before what is asked for: not a 404 for a participant that does not exist.
+    unknown = booking(world, berlin(next_weekday(0), 9), participant_id=str(uuid.uuid4()))
+    assert_problem(await client.post("/api/v1/consultations", json=unknown, headers=doctor), 403)
     coach = await login(client, world.coach)
     assert (await client.get("/api/v1/consultations", headers=coach)).json() == []
+
+
+async def test_a_login_whose_membership_is_gone_is_refused_at_once(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    coach = await login(client, world.coach)
+    async with sessionmaker() as session, session.begin():
+        user_id = await session.scalar(select(User.id).where(User.email == world.coach))
+        await session.execute(delete(Membership).where(Membership.user_id == user_id))
+    # The bearer token is still valid, but every request checks the membership behind it again.
+    assert_problem(await client.get("/api/v1/me", headers=coach), 401)
+    start = berlin(next_weekday(0), 9)
+    assert_problem(await client.post("/api/v1/consultations", json=booking(world, start), headers=coach), 401)
+    unknown = booking(world, start, participant_id=str(uuid.uuid4()))
+    assert_problem(await client.post("/api/v1/consultations", json=unknown, headers=coach), 401)
+    admin = await login(client, world.admin)
+    assert (await client.get("/api/v1/consultations", headers=admin)).json() == []
 
 
 # --- audit ---------------------------------------------------------------------------------------------

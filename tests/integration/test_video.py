@@ -55,7 +55,7 @@ async def book_soon(
         coach = await session.scalar(select(User).where(User.email == world.coach))
         assert coach is not None
         actor = Actor(coach.id, world.organization_id, Role.coach)
-        view, created = await book_consultation(
+        booking = await book_consultation(
             session,
             actor,
             SchedulingPolicy(links=links_of(settings), min_notice=timedelta(0)),
@@ -66,8 +66,8 @@ async def book_soon(
             purpose="Schlafstörungen",
             invite_coach=True,
         )
-    assert created
-    return view
+    assert booking.created
+    return booking.view
 
 
 def token_of(url: str) -> str:
