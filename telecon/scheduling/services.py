@@ -437,23 +437,26 @@ async def _booking_context(
         "idempotency_key": idempotency_key,
         **_calendar_window(starts_at),
     }
-    # On the session's connection, not through the session: no ORM entities, and a third less CPU.
+    # On the session's connection, not through the session: no ORM entities, and less CPU (measured).
     connection = await session.connection()
     row = (await connection.execute(_BOOKING_CONTEXT, parameters)).first()
     if row is None:
         # Something is not there (for this organization). Who asks comes first (401, 403), then the single
         # lookups say what is missing, as a 404.
-        role = await organizations.role_in(session, caller.user_id, caller.organization_id)
-        actor = Caller(caller.user_id, caller.organization_id, caller.remote_address).verified(role)
-        actor.require(*BOOKERS)
+        actor = _verified(caller, await organizations.role_in(session, caller.user_id, caller.organization_id))
         await participants.get_participant(session, actor, participant_id)
         await get_consultation_type(session, actor.organization_id, consultation_type_id)
         await organizations.get_specialist(session, actor.organization_id, specialist_id)
         raise NotFound("no such participant, consultation type or specialist")
     context = _BookingContext(**row._mapping)
-    actor = Caller(caller.user_id, caller.organization_id, caller.remote_address).verified(context.caller_role)
+    return _verified(caller, context.caller_role), context
+
+
+def _verified(caller: Caller | Actor, role: Role | None) -> Actor:
+    """The caller as a booker of the organization: 401 without a membership, 403 for another role."""
+    actor = Caller(caller.user_id, caller.organization_id, caller.remote_address).verified(role)
     actor.require(*BOOKERS)
-    return actor, context
+    return actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +470,7 @@ class Booking:
 
 def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:
     nonce, token_hash = links.issue()
-    # Every column set, so that all attendees of a booking go into one multi-row INSERT.
+    # Every column set, so that all attendees of a booking share one statement shape (see insert_rows).
     fields: dict[str, Any] = {"user_id": None, "participant_id": None, "email": None, "language": "de", **values}
     return Attendee(
         id=uuid.uuid4(),
