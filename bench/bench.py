@@ -715,7 +715,9 @@ async def raw_bookings(
         server.start()
         meter = cpu_meter(server.pid, database)
         load = {"concurrency": args.concurrency, "rng": rng, "meter": meter}
-        warm = await bookings("raw warm-up", connect, {}, world, slots, duration=10, max_requests=320, **load)
+        warm = await bookings(
+            "raw warm-up", connect, {}, world, slots, duration=10, max_requests=10 * args.concurrency, **load
+        )
         result = await bookings(
             f"raw asyncpg transaction, concurrency {args.concurrency}",
             connect,
@@ -973,18 +975,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             await connection.close()
 
         slots = iter(world.free_slots)
+        load = {
+            "concurrency": args.concurrency,
+            "rng": rng,
+            "meter": meter,
+            "idempotency_keys": args.idempotency_keys,
+        }
+        # Ten per client connection first, so that every pooled database connection has prepared its statements.
         warm = await bookings(
-            "booking warm-up",
-            connect,
-            headers,
-            world,
-            slots,
-            concurrency=args.concurrency,
-            duration=10,
-            max_requests=10 * args.concurrency,  # every pooled connection has prepared its statements
-            rng=rng,
-            meter=meter,
-            idempotency_keys=args.idempotency_keys,
+            "booking warm-up", connect, headers, world, slots, duration=10, max_requests=10 * args.concurrency, **load
         )
         created_total += warm.items
         results["booking"] = await bookings(
@@ -993,12 +992,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             headers,
             world,
             slots,
-            concurrency=args.concurrency,
             duration=args.duration,
             max_requests=args.max_bookings,
-            rng=rng,
-            meter=meter,
-            idempotency_keys=args.idempotency_keys,
+            **load,
         )
         created_total += results["booking"].items
         if args.timeline is not None:

@@ -27,7 +27,7 @@ def _prepare_sqlite_dir(settings: Settings) -> None:
 
 async def _upgrade(settings: Settings) -> None:
     _prepare_sqlite_dir(settings)
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = make_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)
     finally:
@@ -35,7 +35,7 @@ async def _upgrade(settings: Settings) -> None:
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session, session.begin():
@@ -60,7 +60,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
 async def _demo(settings: Settings) -> None:
     from telecon.demo import seed_demo
 
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = make_engine(settings.database_url)
     try:
         logins = await seed_demo(make_sessionmaker(engine))
     finally:

@@ -6,7 +6,6 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -136,24 +135,18 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
             await session.commit()
 
 
-@dataclass(frozen=True, slots=True)
-class TokenUser:
+async def _token_caller(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
     """What the bearer token claims; the membership is checked again in the request's own transaction."""
-
-    user_id: uuid.UUID
-    organization_id: uuid.UUID
-
-
-async def _token_user(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> TokenUser | None:
     try:
-        return TokenUser(uuid.UUID(token.sub), uuid.UUID(str(token.extras["org"])))
+        user_id, organization_id = uuid.UUID(token.sub), uuid.UUID(str(token.extras["org"]))
     except (KeyError, ValueError):
         return None
+    return Caller(user_id, organization_id, connection.client.host if connection.client else None)
 
 
-def make_jwt_auth(settings: Settings) -> JWTAuth[TokenUser, Token]:
-    return JWTAuth[TokenUser, Token](
-        retrieve_user_handler=_token_user,
+def make_jwt_auth(settings: Settings) -> JWTAuth[Caller, Token]:
+    return JWTAuth[Caller, Token](
+        retrieve_user_handler=_token_caller,
         token_secret=settings.secret_key.get_secret_value(),
         default_token_expiration=timedelta(minutes=settings.access_token_minutes),
         exclude=["^/schema"],
@@ -185,10 +178,10 @@ def remote_address(request: Request[Any, Any, Any]) -> str | None:
 
 def token_caller(request: Request[Any, Any, Any]) -> Caller:
     """The caller the bearer token names (the auth middleware has checked the token); 401 without one."""
-    claims = request.user
-    if not isinstance(claims, TokenUser):
+    caller = request.user
+    if not isinstance(caller, Caller):
         raise NotAuthorizedException()
-    return Caller(claims.user_id, claims.organization_id, remote_address(request))
+    return caller
 
 
 async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
