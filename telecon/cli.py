@@ -70,11 +70,23 @@ async def _demo(settings: Settings) -> None:
         print("  " + line)
 
 
+def links_follow_the_server(settings: Settings, host: str, port: int) -> Settings:
+    """In development without ``TELECON_PUBLIC_URL``, join links point at the address being served."""
+    if "public_url" in settings.model_fields_set or settings.env != "development":
+        return settings
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (compared, not bound): every interface, so loopback works
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from telecon.app import create_app, freeze_startup_heap
 
+    settings = links_follow_the_server(settings, args.host, args.port)
     asyncio.run(_upgrade(settings))
     if args.demo:
         asyncio.run(_demo(settings))
