@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from telecon import migrate
+from telecon.access import Role
 from telecon.db import make_engine, make_sessionmaker
 from telecon.errors import DomainError
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role
+from telecon.organizations.models import Profession
 from telecon.settings import Settings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import uuid
 from collections import defaultdict
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, MetaData, Table, bindparam, event, insert, literal, select
+from sqlalchemy import DateTime, Enum, Executable, MetaData, Table, bindparam, event, insert, literal, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
@@ -61,6 +62,11 @@ def new_id() -> uuid.UUID:
 
 class IdMixin:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+def enum_column(enum_type: type[enum.StrEnum], name: str) -> Enum:
+    """A portable enum stored as a short string with a CHECK, so adding a value needs no type migration."""
+    return Enum(enum_type, name=name, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
 
 
 # --- statements that save round trips -------------------------------------------------------------

@@ -4,16 +4,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from telecon.db import Base, IdMixin, utcnow
-
-
-class Role(enum.StrEnum):
-    admin = "admin"
-    coach = "coach"
-    specialist = "specialist"
+from telecon.access import Role
+from telecon.db import Base, IdMixin, enum_column, utcnow
 
 
 class Profession(enum.StrEnum):
@@ -25,11 +20,6 @@ class Profession(enum.StrEnum):
     addiction_counsellor = "addiction_counsellor"
     social_worker = "social_worker"
     other = "other"
-
-
-def enum_column(enum_type: type[enum.StrEnum], name: str) -> Enum:
-    """A portable enum stored as a short string with a CHECK, so adding a value needs no type migration."""
-    return Enum(enum_type, name=name, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
 
 
 class Organization(IdMixin, Base):

@@ -5,7 +5,8 @@ from typing import Annotated
 
 import msgspec
 
-from telecon.organizations.models import Profession, Role, User
+from telecon.access import Role
+from telecon.organizations.models import Profession, User
 from telecon.schemas import Email, Language, Name, Out, Strict
 
 

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor
-from telecon.auth.passwords import hash_password
 from telecon.errors import Conflict, InvalidInput, NotFound
-from telecon.organizations.models import Membership, Organization, Profession, Role, User
+from telecon.organizations.models import Membership, Organization, Profession, User
+from telecon.passwords import hash_password
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:

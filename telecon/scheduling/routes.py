@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from telecon.auth.actor import Actor
+from telecon.access import Actor
 from telecon.organizations.models import Profession
 from telecon.scheduling import availability, services
 from telecon.scheduling.models import Attendee, ConsultationStatus

@@ -17,18 +17,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from telecon.access import Actor, Caller, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor, Caller
 from telecon.db import Base, UTCDateTime, insert_rows, json_rows, parse_instant, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
 from telecon.notifications import outbox
 from telecon.notifications.models import OutboxMessage
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Membership, Profession, Role, User
+from telecon.organizations.models import Membership, Profession, User
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Participant
 from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
+from telecon.scheduling.links import JoinLinks, new_room_name
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
     Attendee,
@@ -42,8 +43,6 @@ from telecon.scheduling.models import (
     JitsiRole,
     OverrideKind,
 )
-from telecon.video import jitsi
-from telecon.video.links import JoinLinks
 
 BOOKERS = (Role.admin, Role.coach)
 EXCLUSION_VIOLATION = "23P01"
@@ -557,7 +556,7 @@ async def book_consultation(
         blocked_until=blocked_until,
         status=ConsultationStatus.scheduled,
         purpose=purpose,
-        room_name=jitsi.new_room_name(),
+        room_name=new_room_name(),
         sequence=0,
         created_at=(created := utcnow()),
         updated_at=created,

@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.auth import throttle
-from telecon.auth.actor import Actor
 from telecon.db import utcnow
 from telecon.errors import Conflict, NotFound
-from telecon.organizations.models import Organization, Role, User
+from telecon.organizations.models import Organization, User
+from telecon.scheduling.links import JoinLinks, hash_join_token
 from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
 from telecon.video import jitsi
-from telecon.video.links import JoinLinks
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ async def open_join(
         await session.execute(
             select(Attendee, Consultation)
             .join(Consultation, Consultation.id == Attendee.consultation_id)
-            .where(Attendee.token_hash == jitsi.hash_join_token(token))
+            .where(Attendee.token_hash == hash_join_token(token))
         )
     ).first()
     if row is None:
