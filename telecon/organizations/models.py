@@ -43,10 +43,13 @@ class User(IdMixin, Base):
     languages: Mapped[list[str]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
     is_active: Mapped[bool] = mapped_column(default=True)
+    """Account-wide, an operator's act (``telecon deactivate-user``): off, the user can act nowhere."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Membership(IdMixin, Base):
+    """A user's role in one organization; a specialist of a network holds one per organization."""
+
     __tablename__ = "membership"
     __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
 
@@ -54,3 +57,7 @@ class Membership(IdMixin, Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    """Set by an admin of the organization: the user keeps the account (and other organizations) but cannot
+    act here, and as a specialist is neither listed nor booked here. Ending a membership deletes the row;
+    the audit trail keeps that it existed. See ``telecon.organizations.eligibility``."""

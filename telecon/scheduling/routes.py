@@ -192,7 +192,7 @@ async def list_consultations(
         participant_id=participant_id,
         status=status,
     )
-    return [ConsultationSummaryOut.of(c) for c in found]
+    return [ConsultationSummaryOut.of(c, available) for c, available in found]
 
 
 @get("/api/v1/consultations/{consultation_id:uuid}")

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ScalarSelect, Select, String, Uuid, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from telecon.access import Actor, Caller, Role
 from telecon.audit import services as audit
@@ -23,6 +22,7 @@ from telecon.db import Base, UTCDateTime, insert_rows, json_rows, parse_instant,
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
 from telecon.notifications import outbox
 from telecon.notifications.models import OutboxMessage
+from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Membership, Profession, User
 from telecon.participants import services as participants
@@ -74,6 +74,14 @@ class ConsultationView:
     consultation: Consultation
     attendees: list[Attendee] = field(default_factory=list)
     notifications: list[OutboxMessage] = field(default_factory=list)
+    specialist_available: bool = True
+    """``False`` once the specialist was switched off or left the organization: it needs a new specialist."""
+
+
+SPECIALIST_AVAILABLE = eligibility.specialist_available(Consultation.specialist_id, Consultation.organization_id).label(
+    "specialist_available"
+)
+"""A column for consultation queries: whether the consultation's specialist may still hold it."""
 
 
 # --- slots -------------------------------------------------------------------------------------------
@@ -347,12 +355,7 @@ def _booking_context_query() -> Select[*tuple[Any, ...]]:
     specialist (tenant-scoped), the current video consent, the specialist's calendar around the start and an
     earlier use of the key.
     """
-    caller = aliased(Membership)
-    caller_role = (
-        select(caller.role)
-        .where(caller.user_id == bindparam("caller_id"), caller.organization_id == bindparam("organization_id"))
-        .scalar_subquery()
-    )
+    caller_role = eligibility.current_role(bindparam("caller_id"), bindparam("organization_id")).scalar_subquery()
     video_consent = (
         select(Consent.granted)
         .where(Consent.participant_id == Participant.id, Consent.kind == ConsentKind.video_consultation)
@@ -399,15 +402,8 @@ def _booking_context_query() -> Select[*tuple[Any, ...]]:
                 ConsultationType.organization_id == Participant.organization_id,
             ),
         )
-        .join(
-            Membership,
-            and_(
-                Membership.user_id == bindparam("specialist_id"),
-                Membership.organization_id == Participant.organization_id,
-                Membership.role == Role.specialist,
-            ),
-        )
-        .join(User, User.id == Membership.user_id)
+        .join(User, User.id == bindparam("specialist_id"))
+        .join(Membership, eligibility.bookable_specialist_of(Participant.organization_id))
         .where(
             Participant.id == bindparam("participant_id"), Participant.organization_id == bindparam("organization_id")
         )
@@ -691,14 +687,21 @@ async def _load(session: AsyncSession, actor: Actor, consultation_id: uuid.UUID,
 
 
 async def get_consultation(session: AsyncSession, actor: Actor, consultation_id: uuid.UUID) -> ConsultationView:
-    consultation = await _load(session, actor, consultation_id)
+    row = (
+        await session.execute(
+            _visible(actor).add_columns(SPECIALIST_AVAILABLE).where(Consultation.id == consultation_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such consultation", field="consultation_id")
+    consultation, specialist_available = row
     attendees = await session.scalars(
         select(Attendee).where(Attendee.consultation_id == consultation.id).order_by(Attendee.kind, Attendee.name)
     )
     notifications = await session.scalars(
         select(OutboxMessage).where(OutboxMessage.consultation_id == consultation.id).order_by(OutboxMessage.created_at)
     )
-    return ConsultationView(consultation, list(attendees), list(notifications))
+    return ConsultationView(consultation, list(attendees), list(notifications), bool(specialist_available))
 
 
 async def list_consultations(
@@ -711,8 +714,9 @@ async def list_consultations(
     participant_id: uuid.UUID | None = None,
     status: ConsultationStatus | None = None,
     limit: int = 500,
-) -> list[Consultation]:
-    query = _visible(actor)
+) -> list[tuple[Consultation, bool]]:
+    """The consultations the actor may see, each with whether its specialist is still available."""
+    query = _visible(actor).add_columns(SPECIALIST_AVAILABLE)
     if start is not None:
         query = query.where(Consultation.ends_at > start)
     if end is not None:
@@ -723,7 +727,8 @@ async def list_consultations(
         query = query.where(Consultation.participant_id == participant_id)
     if status is not None:
         query = query.where(Consultation.status == status)
-    return list(await session.scalars(query.order_by(Consultation.starts_at).limit(limit)))
+    rows = await session.execute(query.order_by(Consultation.starts_at).limit(limit))
+    return [(consultation, bool(available)) for consultation, available in rows]
 
 
 # --- changing ----------------------------------------------------------------------------------------
@@ -745,7 +750,13 @@ async def reschedule_consultation(
     if consultation.status is not ConsultationStatus.scheduled:
         raise Conflict(f"a {consultation.status.value} consultation cannot be rescheduled", field="consultation_id")
     consultation_type = await session.get_one(ConsultationType, consultation.consultation_type_id)
-    specialist = await session.get_one(User, consultation.specialist_id)
+    try:
+        specialist = await organizations.get_specialist(session, actor.organization_id, consultation.specialist_id)
+    except NotFound:
+        raise Conflict(
+            "the specialist no longer serves this organization; cancel and book another specialist",
+            field="specialist_id",
+        ) from None
     duration = timedelta(minutes=consultation_type.duration_minutes)
     calendar = await _specialist_calendar(session, specialist.id, starts_at)
     _require_on_grid(policy, calendar, ZoneInfo(specialist.timezone), duration, starts_at, now)
