@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Role
 from telecon.organizations.models import Organization, User
+from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, OverrideKind
-from telecon.scheduling.services import SchedulingPolicy, book_consultation
+from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.templating import local_date_time, texts
 from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday
