@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import jwt
@@ -101,18 +101,6 @@ def _flag(value: bool, jaas: bool) -> bool | str:
     if jaas:
         return "true" if value else "false"
     return value
-
-
-def join_window(
-    starts_at: datetime, ends_at: datetime, opens_minutes: int, closes_minutes: int
-) -> tuple[datetime, datetime]:
-    """When attendees may join: ``opens_minutes`` before the start until ``closes_minutes`` after the end."""
-    _require_aware(starts_at=starts_at, ends_at=ends_at)
-    if ends_at <= starts_at:
-        raise ValueError("ends_at must be after starts_at")
-    if opens_minutes < 0 or closes_minutes < 0:
-        raise ValueError("join window minutes must not be negative")
-    return starts_at - timedelta(minutes=opens_minutes), ends_at + timedelta(minutes=closes_minutes)
 
 
 def window_status(now: datetime, opens_at: datetime, closes_at: datetime, cancelled: bool) -> WindowStatus:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from telecon.scheduling.links import JoinLinks, derive_link_key, hash_join_token, new_room_name
-from telecon.video.jitsi import JitsiConfig, iframe_room_name, join_window, mint_token, window_status
+from telecon.video.jitsi import JitsiConfig, iframe_room_name, mint_token, window_status
 
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
 OPENS = datetime(2026, 3, 2, 8, 45, tzinfo=UTC)
@@ -270,21 +270,6 @@ def test_jaas_needs_a_matching_kid(jaas: JitsiConfig, kid: str | None) -> None:
 
 
 # --- join window ---
-
-
-def test_join_window_defaults() -> None:
-    starts = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    assert join_window(starts, starts + timedelta(minutes=30), 15, 30) == (OPENS, CLOSES)
-
-
-def test_join_window_rejects_naive_and_inverted() -> None:
-    starts = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        join_window(starts.replace(tzinfo=None), starts + timedelta(hours=1), 15, 30)
-    with pytest.raises(ValueError, match="after"):
-        join_window(starts, starts, 15, 30)
-    with pytest.raises(ValueError, match="negative"):
-        join_window(starts, starts + timedelta(hours=1), -1, 30)
 
 
 @pytest.mark.parametrize(
