@@ -85,6 +85,11 @@ async def set_account_active(session: AsyncSession, email: str, *, active: bool)
     if user.is_active != active:
         user.is_active = active
         action = "account.reactivated" if active else "account.deactivated"
-        audit.record(session, None, action, "user", user.id)
+        # In the trail of every organization the user belongs to, so that each admin sees why.
+        organization_ids = await session.scalars(
+            select(Membership.organization_id).where(Membership.user_id == user.id)
+        )
+        for organization_id in organization_ids:
+            audit.record(session, None, action, "user", user.id, organization_id=organization_id)
         await session.flush()
     return user

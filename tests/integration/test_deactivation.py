@@ -14,6 +14,7 @@ from telecon.access import Role
 from telecon.organizations.models import Membership, User
 from telecon.settings import Settings
 from tests.conftest import TEST_PASSWORD, World, assert_problem, berlin, login, next_weekday, seed_world
+from tests.integration.test_cli import telecon
 from tests.integration.test_video import book_soon, token_of, urls_by_kind
 
 
@@ -200,3 +201,26 @@ async def test_a_deactivated_specialists_link_opens_no_room(
 
     assert (await client.post(f"/api/v1/users/{world.specialist_id}/reactivate", headers=admin)).status_code == 200
     assert (await client.get(f"/api/v1/join/{token_of(urls['specialist'])}")).json()["jwt"]
+
+
+async def test_the_operator_switches_a_whole_account_off_and_on(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    coach = await login(client, world.coach)
+    off = telecon(settings, "deactivate-user", "--email", world.coach.upper())
+    assert off.returncode == 0, off.stderr
+    assert world.coach in off.stdout
+    assert_problem(await client.get("/api/v1/me", headers=coach), 401)
+    assert_problem(await client.post("/api/v1/auth/login", json={"email": world.coach, "password": TEST_PASSWORD}), 401)
+    admin = await login(client, world.admin)
+    events = (await client.get("/api/v1/audit-events", params={"action": "account.deactivated"}, headers=admin)).json()
+    assert len(events) == 1
+    assert events[0]["actor_id"] is None
+
+    unknown = telecon(settings, "deactivate-user", "--email", "nobody@test.invalid")
+    assert unknown.returncode == 2
+    assert "no user with this email" in unknown.stderr
+
+    on = telecon(settings, "reactivate-user", "--email", world.coach)
+    assert on.returncode == 0, on.stderr
+    assert (await client.get("/api/v1/me", headers=coach)).status_code == 200
