@@ -27,15 +27,17 @@ entry, an outbox message, an audit event and the Idempotency-Key if one was sent
 statement, a data-modifying CTE per row (foreign keys are checked at its end; the exclusion constraint
 refuses an overlap, which becomes a 409)::
 
-    WITH consultation AS (INSERT INTO consultation (...) VALUES (...)),
-         attendee_0   AS (INSERT INTO attendee (...) VALUES (...)),   -- one per attendee
+    WITH consultation_0 AS (INSERT INTO consultation (<every column>) VALUES (:r0_id, :r0_organization_id, ...)),
+         attendee_1     AS (INSERT INTO attendee (<every column>) VALUES (:r1_id, ...)),  -- one per attendee
          ...
-         case_file_entry AS (INSERT ...), outbox_message AS (INSERT ...), audit_event AS (INSERT ...),
-         idempotency_key AS (INSERT ...)                               -- only with a key
+         case_file_entry_4 AS (INSERT ...), outbox_message_5 AS (INSERT ...), audit_event_6 AS (INSERT ...),
+         idempotency_key_7 AS (INSERT ...)                                                 -- only with a key
     SELECT true
 
-built once per shape (number of attendees, with or without a key: ``_write_statement``). SQLite, in-process
-and already holding the write lock (``BEGIN IMMEDIATE``), gets one INSERT per table after an overlap check.
+built once per shape (the tables of the rows: two to eight attendees, with or without a key) by
+``_write_statement``. SQLite, in-process and already holding the write lock (``BEGIN IMMEDIATE``), gets an
+overlap check and then one INSERT per table.
+
 Between the two statements the checks run in Python on the context row: consent, profession, the slot grid.
 """
 
@@ -421,10 +423,6 @@ def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, 
     )
 
 
-def _shape(rows: Sequence[Base]) -> tuple[str, ...]:
-    return tuple(_table(row).name for row in rows)
-
-
 def _table(row: Base) -> Table:
     return cast(Table, row.__table__)  # every model here is mapped to a Table
 
@@ -436,25 +434,29 @@ def _values(row: Base) -> dict[str, Any]:
 
 
 @functools.cache
-def _write_statement(shape: tuple[str, ...]) -> Executable:
-    """The PostgreSQL write of the module docstring for rows of these tables; parameters are ``r<n>_<column>``.
+def _write_statement(tables: tuple[Table, ...]) -> tuple[Executable, tuple[tuple[tuple[str, str], ...], ...]]:
+    """The PostgreSQL write of the module docstring for one row of each table given, in that order.
 
-    Cached per shape: building costs more than running, and a booking has few shapes (two to eight
-    attendees, with or without a key). One single-row INSERT per CTE, because SQLAlchemy caches the compiled
-    form of those and not of multi-row VALUES.
+    Returns the statement and, per row, its ``(parameter, column)`` names. Cached per shape: building costs
+    more than running, and a booking has few shapes (two to eight attendees, with or without a key). One
+    single-row INSERT per CTE, because SQLAlchemy caches the compiled form of those and not of multi-row VALUES.
     """
-    ctes = []
-    for n, table_name in enumerate(shape):
-        table = Base.metadata.tables[table_name]
+    ctes, parameters = [], []
+    for n, table in enumerate(tables):
         values = {column.key: bindparam(f"r{n}_{column.key}", type_=column.type) for column in table.columns}
-        ctes.append(insert(table).values(values).cte(f"{table_name}_{n}"))
-    return select(literal(True)).add_cte(*ctes)
+        ctes.append(insert(table).values(values).cte(f"{table.name}_{n}"))
+        parameters.append(tuple((f"r{n}_{column.key}", column.key) for column in table.columns))
+    return select(literal(True)).add_cte(*ctes), tuple(parameters)
 
 
 async def _write_postgresql(session: AsyncSession, rows: Sequence[Base]) -> None:
-    parameters = {f"r{n}_{column}": value for n, row in enumerate(rows) for column, value in _values(row).items()}
+    statement, names = _write_statement(tuple(_table(row) for row in rows))
+    parameters: dict[str, Any] = {}
+    for row, row_names in zip(rows, names, strict=True):
+        state = vars(row)
+        parameters.update((name, state.get(column)) for name, column in row_names)
     connection = await session.connection()
-    await connection.execute(_write_statement(_shape(rows)), parameters)
+    await connection.execute(statement, parameters)
 
 
 async def _write_sqlite(session: AsyncSession, rows: Sequence[Base]) -> None:
