@@ -23,11 +23,11 @@ from telecon.db import make_engine, make_sessionmaker
 from telecon.organizations import routes as organization_routes
 from telecon.participants import routes as participant_routes
 from telecon.scheduling import routes as scheduling_routes
+from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
-from telecon.video.links import JoinLinks, derive_link_key
 from telecon.video.services import VideoPolicy
 from telecon.web import (
     exception_handlers,
@@ -131,6 +131,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             organization_routes.create_user,
             organization_routes.list_specialists,
             organization_routes.get_specialist,
+            organization_routes.deactivate_user,
+            organization_routes.reactivate_user,
+            organization_routes.end_membership,
             participant_routes.create_participant,
             participant_routes.list_participants,
             participant_routes.get_participant,

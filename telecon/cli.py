@@ -1,4 +1,4 @@
-"""The ``telecon`` command: serve, worker, db upgrade, create-user, demo."""
+"""The ``telecon`` command: serve, worker, db upgrade, create-user, deactivate-user, reactivate-user, demo."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from telecon import migrate
+from telecon.access import Role
 from telecon.db import make_engine, make_sessionmaker
 from telecon.errors import DomainError
+from telecon.organizations import memberships
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role
+from telecon.organizations.models import Profession
 from telecon.settings import Settings
 
 
@@ -53,6 +55,17 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
                 join_existing=True,
             )
         print(f"{args.role} {user.email} is a member of {organization.name!r} (organization id {organization.id})")
+    finally:
+        await engine.dispose()
+
+
+async def _set_account_active(settings: Settings, email: str, *, active: bool) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            user = await memberships.set_account_active(session, email, active=active)
+        state = "active again" if active else "deactivated: no login, no token, not bookable"
+        print(f"{user.email} is {state} in every organization")
     finally:
         await engine.dispose()
 
@@ -131,6 +144,10 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("--language", action="append", help="a language spoken; repeat for several")
     user.add_argument("--timezone", default="Europe/Berlin")
 
+    for name, what in (("deactivate-user", "switch an account off"), ("reactivate-user", "switch an account on")):
+        switch = commands.add_parser(name, help=f"{what} in every organization (admins act per organization)")
+        switch.add_argument("--email", required=True)
+
     commands.add_parser("demo", help="seed a demo organization and print its logins")
     return root
 
@@ -155,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "create-user":
             asyncio.run(_upgrade(settings))
             asyncio.run(_create_user(settings, args))
+        elif args.command in ("deactivate-user", "reactivate-user"):
+            asyncio.run(_upgrade(settings))
+            asyncio.run(_set_account_active(settings, args.email, active=args.command == "reactivate-user"))
         elif args.command == "demo":
             asyncio.run(_upgrade(settings))
             asyncio.run(_demo(settings))

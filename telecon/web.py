@@ -18,7 +18,7 @@ from litestar.params import SkipValidation
 from litestar.security.jwt import JWTAuth, Token
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.actor import Actor, Caller
+from telecon.access import Actor, Caller
 from telecon.errors import DomainError, InvalidInput, TooManyRequests
 from telecon.organizations import services as organizations
 from telecon.settings import Settings

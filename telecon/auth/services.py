@@ -7,13 +7,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor
 from telecon.audit import services as audit
 from telecon.auth import throttle
-from telecon.auth.actor import Actor
-from telecon.auth.passwords import verify_password
 from telecon.errors import NotAuthenticated
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
+from telecon.passwords import verify_password
 
 
 @dataclass(frozen=True, slots=True)

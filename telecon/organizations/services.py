@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor
-from telecon.auth.passwords import hash_password
 from telecon.errors import Conflict, InvalidInput, NotFound
-from telecon.organizations.models import Membership, Organization, Profession, Role, User
+from telecon.organizations import eligibility
+from telecon.organizations.models import Membership, Organization, Profession, User
+from telecon.passwords import hash_password
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -118,13 +119,11 @@ async def add_user(
 
 
 # Built once: every authenticated request asks it (see telecon.web.provide_actor).
-_ROLE_IN = select(Membership.role).where(
-    Membership.user_id == bindparam("user_id"), Membership.organization_id == bindparam("organization_id")
-)
+_ROLE_IN = eligibility.current_role(bindparam("user_id"), bindparam("organization_id"))
 
 
 async def role_in(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Role | None:
-    """The user's role in the organization, or ``None`` when the membership is gone."""
+    """The user's role in the organization, or ``None`` when the membership is gone or switched off."""
     # On the session's connection: a plain Core query skips the ORM's execution path (measured: it matters here).
     connection = await session.connection()
     role: Role | None = await connection.scalar(_ROLE_IN, {"user_id": user_id, "organization_id": organization_id})
@@ -132,16 +131,19 @@ async def role_in(session: AsyncSession, user_id: uuid.UUID, organization_id: uu
 
 
 async def membership_of(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Membership | None:
+    """The user's membership in the organization while it counts (see ``eligibility.active_member_of``)."""
     return await session.scalar(
-        select(Membership).where(Membership.user_id == user_id, Membership.organization_id == organization_id)
+        select(Membership).join(User, eligibility.active_member_of(organization_id)).where(User.id == user_id)
     )
 
 
 async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Membership, Organization]]:
+    """The organizations the user may act in now, oldest membership first."""
     rows = await session.execute(
         select(Membership, Organization)
         .join(Organization, Organization.id == Membership.organization_id)
-        .where(Membership.user_id == user_id)
+        .join(User, eligibility.active_member_of(Organization.id))
+        .where(User.id == user_id)
         .order_by(Membership.created_at, Organization.name)
     )
     return [(m, o) for m, o in rows]
@@ -156,14 +158,7 @@ async def list_specialists(
     language: str | None = None,
 ) -> list[User]:
     query = (
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.organization_id == organization_id,
-            Membership.role == Role.specialist,
-            User.is_active.is_(True),
-        )
-        .order_by(User.display_name)
+        select(User).join(Membership, eligibility.bookable_specialist_of(organization_id)).order_by(User.display_name)
     )
     if profession is not None:
         query = query.where(User.profession == profession)
@@ -177,14 +172,11 @@ async def list_specialists(
 
 
 async def get_specialist(session: AsyncSession, organization_id: uuid.UUID, specialist_id: uuid.UUID) -> User:
+    """A bookable specialist of the organization; a deactivated or former one is not found, like a stranger."""
     user = await session.scalar(
         select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            User.id == specialist_id,
-            Membership.organization_id == organization_id,
-            Membership.role == Role.specialist,
-        )
+        .join(Membership, eligibility.bookable_specialist_of(organization_id))
+        .where(User.id == specialist_id)
     )
     if user is None:
         raise NotFound("no such specialist", field="specialist_id")

@@ -7,8 +7,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from telecon.db import Base, IdMixin, utcnow
-from telecon.organizations.models import enum_column
+from telecon.db import Base, IdMixin, enum_column, utcnow
 
 LONGEST_CONSULTATION = timedelta(minutes=480)
 """The longest duration a consultation type may have."""
