@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -24,6 +25,22 @@ class UserOut(Out):
     email: str
     display_name: str
     role: Role
+
+
+class MembershipOut(Out):
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+
+
+class InvitationOut(Out):
+    """An organization's pending offer of a membership; accept or decline it under ``/api/v1/me/invitations``."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+    invited_at: datetime
 
 
 class SpecialistOut(Out):
