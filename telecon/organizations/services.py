@@ -128,8 +128,9 @@ async def add_user(
     What stays visible afterwards, honestly: until the holder accepts, an invited account is not in the
     organization (the id answers 404 like any unknown id, it is missing from the specialist list) and the
     password the admin chose does not log in. So an admin who checks can tell, after the fact, that the
-    address had an account somewhere; not where, not whose, and without any access to it. Closing that too
-    needs every new account to be activated by its holder through an emailed link.
+    address had an account somewhere; not where, not whose, and without any access to it. Likewise, once
+    the holder declines, the address can be invited again (201 where a created account's second request is
+    409). Closing that too needs every new account to be activated by its holder through an emailed link.
     """
     actor.require(Role.admin)
     email = normalise_email(email)
