@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from telecon import migrate
 from telecon.access import Role
 from telecon.db import make_engine, make_sessionmaker
-from telecon.errors import DomainError
+from telecon.errors import Conflict, DomainError, InvalidInput
 from telecon.organizations import memberships
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession
@@ -42,19 +42,38 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     try:
         async with sessionmaker() as session, session.begin():
             organization = await organizations.get_or_create_organization(session, args.organization)
-            user = await organizations.create_user(
-                session,
-                organization_id=organization.id,
-                email=args.email,
-                password=args.password,
-                role=Role(args.role),
-                display_name=args.name or args.email.split("@")[0],
-                profession=Profession(args.profession) if args.profession else None,
-                languages=args.language or ["de"],
-                timezone=args.timezone,
-                join_existing=True,
+            if args.add_membership:
+                user = await organizations.add_membership(
+                    session, organization_id=organization.id, email=args.email, role=Role(args.role)
+                )
+            else:
+                if not args.password:
+                    raise InvalidInput("a new account needs --password", field="password")
+                try:
+                    user = await organizations.create_user(
+                        session,
+                        organization_id=organization.id,
+                        email=args.email,
+                        password=args.password,
+                        role=Role(args.role),
+                        display_name=args.name or args.email.split("@")[0],
+                        profession=Profession(args.profession) if args.profession else None,
+                        languages=args.language or ["de"],
+                        timezone=args.timezone,
+                    )
+                except Conflict as error:
+                    raise Conflict(
+                        "an account with this email already exists and was left unchanged; to make it a member of"
+                        " this organization as well, run the command again with --add-membership",
+                        field=error.field,
+                    ) from None
+        if args.add_membership:
+            print(
+                f"the existing account {user.email} is now a {args.role} of {organization.name!r} (organization id"
+                f" {organization.id}); its password, name, profession, languages and time zone were NOT changed"
             )
-        print(f"{args.role} {user.email} is a member of {organization.name!r} (organization id {organization.id})")
+        else:
+            print(f"{args.role} {user.email} created in {organization.name!r} (organization id {organization.id})")
     finally:
         await engine.dispose()
 
@@ -136,13 +155,18 @@ def parser() -> argparse.ArgumentParser:
 
     user = commands.add_parser("create-user", help="create a staff user and, if needed, the organization")
     user.add_argument("--email", required=True)
-    user.add_argument("--password", required=True)
+    user.add_argument("--password", help="required for a new account; never changes an existing one")
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--organization", required=True, help="organization name; created if it does not exist")
     user.add_argument("--name", help="display name (default: the part of the email before @)")
     user.add_argument("--profession", choices=[p.value for p in Profession])
     user.add_argument("--language", action="append", help="a language spoken; repeat for several")
     user.add_argument("--timezone", default="Europe/Berlin")
+    user.add_argument(
+        "--add-membership",
+        action="store_true",
+        help="the email already has an account: make it a member of this organization too, changing nothing else",
+    )
 
     for name, what in (("deactivate-user", "switch an account off"), ("reactivate-user", "switch an account on")):
         switch = commands.add_parser(name, help=f"{what} in every organization (admins act per organization)")

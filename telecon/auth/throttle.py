@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,22 +18,45 @@ def key(kind: str, value: str) -> str:
     return f"{kind}:" + hashlib.sha256(value.encode()).hexdigest()[:64]
 
 
-async def recent_failures(session: AsyncSession, attempt_key: str, window: timedelta) -> int:
-    count = await session.scalar(
-        select(func.count()).where(FailedAttempt.key == attempt_key, FailedAttempt.attempted_at > utcnow() - window)
-    )
-    return count or 0
+async def recent_failures(
+    session: AsyncSession, attempt_key: str, window: timedelta, *, now: datetime | None = None
+) -> int:
+    count, _ = await failures_since(session, attempt_key, (now or utcnow()) - window)
+    return count
+
+
+async def failures_since(session: AsyncSession, attempt_key: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many failures the key has had after ``since``, and when the latest was."""
+    count, latest = (
+        await session.execute(
+            select(func.count(), func.max(FailedAttempt.attempted_at)).where(
+                FailedAttempt.key == attempt_key, FailedAttempt.attempted_at > since
+            )
+        )
+    ).one()
+    return int(count or 0), latest
 
 
 async def refuse_if_exceeded(
-    session: AsyncSession, attempt_key: str, *, limit: int, window: timedelta, message: str
+    session: AsyncSession,
+    attempt_key: str,
+    *,
+    limit: int,
+    window: timedelta,
+    message: str,
+    now: datetime | None = None,
 ) -> None:
-    if await recent_failures(session, attempt_key, window) >= limit:
+    if await recent_failures(session, attempt_key, window, now=now) >= limit:
         raise TooManyRequests(message, retry_after=int(window.total_seconds()))
 
 
-def record_failure(session: AsyncSession, *attempt_keys: str) -> None:
-    session.add_all(FailedAttempt(key=k) for k in attempt_keys)
+def record_failure(session: AsyncSession, *attempt_keys: str, at: datetime | None = None) -> None:
+    session.add_all(FailedAttempt(key=k, attempted_at=at or utcnow()) for k in attempt_keys)
+
+
+async def forget(session: AsyncSession, attempt_key: str) -> None:
+    """Drop a key's failures, e.g. those of an account and address once the right password came from there."""
+    await session.execute(delete(FailedAttempt).where(FailedAttempt.key == attempt_key))
 
 
 async def purge(session: AsyncSession, older_than: timedelta) -> int:

@@ -61,3 +61,21 @@ class Membership(IdMixin, Base):
     """Set by an admin of the organization: the user keeps the account (and other organizations) but cannot
     act here, and as a specialist is neither listed nor booked here. Ending a membership deletes the row;
     the audit trail keeps that it existed. See ``telecon.organizations.eligibility``."""
+
+
+class MembershipInvitation(IdMixin, Base):
+    """An organization's offer of a membership to an account that already existed when an admin added it.
+
+    Only the account holder can turn it into a membership (or decline it); until then the inviting
+    organization sees nothing of the account. Accepted and declined invitations are deleted; the audit
+    trail keeps what happened.
+    """
+
+    __tablename__ = "membership_invitation"
+    __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

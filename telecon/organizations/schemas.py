@@ -28,6 +28,22 @@ class UserOut(Out):
     role: Role
 
 
+class MembershipOut(Out):
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+
+
+class InvitationOut(Out):
+    """An organization's pending offer of a membership; accept or decline it under ``/api/v1/me/invitations``."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+    invited_at: datetime
+
+
 class SpecialistOut(Out):
     id: uuid.UUID
     display_name: str

@@ -36,7 +36,7 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 async def _failures(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
     old, fresh = FailedAttempt(key="account:old"), FailedAttempt(key="account:fresh")
-    old.attempted_at = datetime.now(UTC) - timedelta(hours=2)
+    old.attempted_at = datetime.now(UTC) - timedelta(days=2)  # login failures count for a day
     async with sessionmaker() as session, session.begin():
         session.add_all([old, fresh])
     return old.id, fresh.id
