@@ -8,7 +8,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from telecon.organizations import services
 from telecon.organizations.models import Profession
 from telecon.organizations.schemas import SpecialistOut, UserCreate, UserOut
-from telecon.web import CurrentActor, DbSession
+from telecon.web import CurrentActor, DbSession, LanguageQuery
 
 
 @post("/api/v1/users")
@@ -33,7 +33,7 @@ async def list_specialists(
     db_session: DbSession,
     actor: CurrentActor,
     profession: FromQuery[Profession | None] = None,
-    language: FromQuery[str | None] = None,
+    language: LanguageQuery = None,
 ) -> list[SpecialistOut]:
     specialists = await services.list_specialists(
         db_session, actor.organization_id, profession=profession, language=language

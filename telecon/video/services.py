@@ -49,6 +49,8 @@ class JoinInfo:
     coach_email: str | None
     timezone: str
     """The organization's zone, in which the page shows times."""
+    withdrawn: bool = False
+    """This person's link was revoked while the consultation itself still goes ahead."""
 
 
 async def open_join(
@@ -81,8 +83,9 @@ async def open_join(
     attendee, consultation = row
     opens_at = consultation.starts_at - policy.opens_before
     closes_at = consultation.ends_at + policy.closes_after
-    cancelled = consultation.status is ConsultationStatus.cancelled or attendee.revoked_at is not None
-    status = jitsi.window_status(now, opens_at, closes_at, cancelled)
+    revoked = attendee.revoked_at is not None
+    cancelled = consultation.status is ConsultationStatus.cancelled
+    status = jitsi.window_status(now, opens_at, closes_at, cancelled or revoked)
     token_jwt = None
     if status == "open":
         token_jwt = jitsi.mint_token(
@@ -115,6 +118,7 @@ async def open_join(
         coach_name=coach.display_name if coach else None,
         coach_email=coach.email if coach else None,
         timezone=organization.timezone,
+        withdrawn=revoked and not cancelled,
     )
 
 
