@@ -22,16 +22,22 @@ from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
 from telecon.db import make_engine, make_sessionmaker
 from telecon.organizations import routes as organization_routes
+from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
 from telecon.scheduling import routes as scheduling_routes
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
+from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
 from telecon.video.services import VideoPolicy
 from telecon.web import (
+    MAX_BODY_BYTES,
+    AwareDatetimeSchema,
+    TeleconRequest,
+    add_default_headers,
     exception_handlers,
     make_jwt_auth,
     problem,
@@ -126,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            home,
             health,
             ready,
             auth_routes.login,
@@ -169,6 +176,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[database],
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers=exception_handlers,
+        request_class=TeleconRequest,
+        request_max_body_size=MAX_BODY_BYTES,
+        type_decoders=[(is_aware_datetime, decode_aware_datetime)],
+        type_encoders={AwareDatetime: encode_aware_datetime},
+        before_send=[add_default_headers],
+        plugins=[AwareDatetimeSchema()],
         openapi_config=OpenAPIConfig(
             title="telecon",
             version="1",

@@ -7,10 +7,12 @@ class DomainError(Exception):
     status_code = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, source: str = "body") -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.source = source
+        """Where ``field`` came from: ``body``, ``query``, ``path`` or ``header``."""
 
 
 class BadRequest(DomainError):

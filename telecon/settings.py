@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,12 +12,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET_KEY = "development-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
 DEV_ENCRYPTION_KEY = "development-encryption-key-change-me"
 DEV_JITSI_APP_SECRET = "development-jitsi-app-secret-change-me"  # noqa: S105
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_VARIETY = 8
+"""Different characters a production secret needs at least: 32 spaces or "ab" × 16 are not secrets."""
 
 
 class Settings(BaseSettings):
     """Everything telecon reads from its environment; safe embedded defaults for development."""
 
-    model_config = SettingsConfigDict(env_prefix="TELECON_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TELECON_", extra="ignore", hide_input_in_errors=True)
+    """``hide_input_in_errors``: a refusal is logged, and pydantic would print the (secret) input with it."""
 
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///var/telecon.db"
@@ -81,28 +86,40 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @model_validator(mode="after")
-    def _refuse_development_secrets_in_production(self) -> Self:
+    def _refuse_unsafe_production(self) -> Self:
+        """Production refuses development secrets, weak or shared secrets and a public URL without https.
+
+        Messages name the variables, never their values.
+        """
         if self.env != "production":
             return self
-        defaults = {
-            "TELECON_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
-            "TELECON_ENCRYPTION_KEY": (self.encryption_key, DEV_ENCRYPTION_KEY),
-            "TELECON_JITSI_APP_SECRET": (self.jitsi_app_secret, DEV_JITSI_APP_SECRET),
+        secrets = {
+            "TELECON_SECRET_KEY": (self.secret_key.get_secret_value(), DEV_SECRET_KEY),
+            "TELECON_ENCRYPTION_KEY": (self.encryption_key.get_secret_value(), DEV_ENCRYPTION_KEY),
         }
-        still_default = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
-        if self.jitsi_private_key_file is not None and "TELECON_JITSI_APP_SECRET" in still_default:
-            still_default.remove("TELECON_JITSI_APP_SECRET")  # RS256 (JaaS) does not use the app secret
+        if self.jitsi_private_key_file is None:  # RS256 (JaaS) does not use the app secret
+            secrets["TELECON_JITSI_APP_SECRET"] = (self.jitsi_app_secret.get_secret_value(), DEV_JITSI_APP_SECRET)
+        still_default = [name for name, (value, dev) in secrets.items() if value == dev]
         if still_default:
             raise ValueError(f"production refuses development defaults for: {', '.join(still_default)}")
-        short = [
-            name
-            for name, value in (
-                ("TELECON_SECRET_KEY", self.secret_key),
-                ("TELECON_ENCRYPTION_KEY", self.encryption_key),
-                ("TELECON_JITSI_APP_SECRET", None if self.jitsi_private_key_file else self.jitsi_app_secret),
-            )
-            if value is not None and len(value.get_secret_value()) < 32
-        ]
+        short = [name for name, (value, _) in secrets.items() if len(value) < MIN_SECRET_LENGTH]
         if short:
-            raise ValueError(f"production needs secrets of at least 32 characters: {', '.join(short)}")
+            raise ValueError(f"production needs secrets of at least {MIN_SECRET_LENGTH} characters: {', '.join(short)}")
+        weak = [
+            name
+            for name, (value, _) in secrets.items()
+            if value != value.strip() or len(set(value)) < MIN_SECRET_VARIETY
+        ]
+        if weak:
+            raise ValueError(
+                "production needs random secrets (at least "
+                f"{MIN_SECRET_VARIETY} different characters, no surrounding blanks): {', '.join(weak)}"
+            )
+        names = sorted(secrets)
+        shared = [f"{a} = {b}" for i, a in enumerate(names) for b in names[i + 1 :] if secrets[a][0] == secrets[b][0]]
+        if shared:
+            raise ValueError(f"production needs a different secret for each purpose: {', '.join(shared)}")
+        public = urlsplit(self.public_url)
+        if public.scheme != "https" or not public.hostname:
+            raise ValueError("production needs an https:// TELECON_PUBLIC_URL: join links go out by mail")
         return self

@@ -47,6 +47,36 @@ def texts(language: str) -> dict[str, Any]:
     return loaded
 
 
+def language_from_accept(header: str | None) -> str:
+    """The first language of an ``Accept-Language`` header we have texts for, by weight; else German."""
+    weighted = []
+    for position, item in enumerate((header or "").split(",")[:20]):
+        tag, _, params = item.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        weighted.append((-weight, position, tag.strip().lower()))
+    for _, _, tag in sorted(weighted):
+        if tag in languages() or tag.split("-")[0] in languages():
+            return pick_language(tag)
+    return DEFAULT_LANGUAGE
+
+
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_json(value: Any) -> str:
+    """JSON to embed in an HTML ``<script>`` element: no ``<``, ``>`` or ``&`` left in it.
+
+    ``</script>`` would end the element early and ``<!--<script>`` would keep a later ``</script>`` from
+    ending it; escaped as ``\\u003c`` they are the same string to ``JSON.parse`` and nothing to the HTML parser.
+    """
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_UNSAFE)
+
+
 def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 

@@ -6,22 +6,28 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any, get_args
 
+import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.middleware import AuthenticationResult
-from litestar.params import SkipValidation
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.params import QueryParameter, SkipValidation
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
+from litestar.types import Message, Scope
+from litestar.typing import FieldDefinition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Caller
-from telecon.errors import DomainError, InvalidInput, TooManyRequests
+from telecon.errors import BadRequest, DomainError, InvalidInput, TooManyRequests
 from telecon.organizations import services as organizations
+from telecon.schemas import PATTERN_HINTS, AwareDatetime, Language, Name
 from telecon.settings import Settings
 
 log = logging.getLogger("telecon.http")
@@ -67,16 +73,29 @@ def _field_of(error: dict[str, Any]) -> str | None:
     return None
 
 
+_REGEX = re.compile(r"Expected `str` matching regex '(.*)'")
+
+
+def _readable(message: str) -> str:
+    """msgspec's message without the JSON path, and a pattern said in words rather than as a regex."""
+    message = _AT_PATH.sub("", message).strip(" -")
+    if (match := _REGEX.fullmatch(message)) and (hint := _HINTS.get(match.group(1))):
+        return hint
+    return message
+
+
+_HINTS = {repr(pattern)[1:-1]: hint for pattern, hint in PATTERN_HINTS.items()}  # as msgspec prints them
+
+
 def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            message = str(item.get("message", "invalid value"))
             errors.append(
                 {
                     "field": _field_of(item),
                     "source": item.get("source", "body"),
-                    "message": _AT_PATH.sub("", message).strip(" -"),
+                    "message": _readable(str(item.get("message", "invalid value"))),
                 }
             )
     if not errors:
@@ -90,7 +109,7 @@ def _on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[di
     if exc.field:
         extra["field"] = exc.field
         if isinstance(exc, InvalidInput):
-            extra["errors"] = [{"field": exc.field, "source": "body", "message": exc.detail}]
+            extra["errors"] = [{"field": exc.field, "source": exc.source, "message": exc.detail}]
     if isinstance(exc, TooManyRequests):
         extra["retry_after"] = exc.retry_after
     kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
@@ -110,6 +129,71 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     route = request.scope.get("path_template", "?")
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route, exc_info=exc)
     return problem(500, "Internal server error", "something went wrong on our side; nothing was saved")
+
+
+# --- what every request and answer gets --------------------------------------------------------------
+
+MAX_BODY_BYTES = 256 * 1024
+"""The largest request body read (Litestar answers 413 beyond it); real bodies are a few kB."""
+MAX_JSON_DEPTH = 32
+"""The deepest JSON nesting accepted; real bodies nest three levels, msgspec's own limit is the stack."""
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]')  # a string (skipped whole) or a bracket
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests deeper than ``limit``: free for ordinary bodies, linear for the rest."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for token in _JSON_TOKEN.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class TeleconRequest(Request[Any, Any, Any]):
+    """Every JSON body is decoded here: refused when nested deeper than ``MAX_JSON_DEPTH``.
+
+    Without the bound a body nested a thousand deep makes the decoder raise RecursionError (a 500).
+    """
+
+    async def json(self) -> Any:
+        if json_too_deep(await self.body()):
+            raise BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+        return await super().json()
+
+
+DEFAULT_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+"""On every answer, problems and pages included: answers carry personal data and Jitsi tokens. A route
+whose answer may be cached sets its own ``Cache-Control``."""
+
+
+async def add_default_headers(message: Message, _: Scope) -> None:
+    if message["type"] == "http.response.start":
+        present = {name.lower() for name, _value in message.get("headers", ())}
+        missing = [(name, value) for name, value in DEFAULT_HEADERS if name not in present]
+        if missing:
+            message["headers"] = [*message.get("headers", ()), *missing]
+
+
+class AwareDatetimeSchema(OpenAPISchemaPlugin):
+    """Documents ``AwareDatetime`` (a ``datetime`` subclass Litestar does not know) as a date-time string."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is AwareDatetime
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        return Schema(
+            type=OpenAPIType.STRING,
+            format=OpenAPIFormat.DATE_TIME,
+            description="ISO 8601 with an offset, between 1970 and 2200",
+        )
 
 
 exception_handlers: dict[int | type[Exception], Any] = {
@@ -206,10 +290,15 @@ async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDepend
     return caller.verified(await organizations.role_in(db_session, caller.user_id, caller.organization_id))
 
 
-def require_aware(value: datetime | None, field: str) -> None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput("a time needs an offset, e.g. 2027-03-01T09:00:00+01:00", field=field)
+def query_constraints(wire: Any) -> Any:
+    """A body string type's constraints for a query parameter: ``FromQuery`` drops msgspec's ``Meta``."""
+    meta = next(m for m in get_args(wire) if isinstance(m, msgspec.Meta))
+    return QueryParameter(min_length=meta.min_length, max_length=meta.max_length, pattern=meta.pattern)
 
+
+# Query-string filters: the same rules as in bodies (instants: ``FromQuery[AwareDatetime]`` suffices).
+NameQuery = Annotated[str | None, query_constraints(Name)]
+LanguageQuery = Annotated[str | None, query_constraints(Language)]
 
 # Dependency markers for handlers; SkipValidation: these are our own objects, not input to check.
 DbSession = NamedDependency[AsyncSession]

@@ -8,8 +8,8 @@ from litestar import get
 from litestar.params import FromQuery
 
 from telecon.audit import services
-from telecon.schemas import Out
-from telecon.web import CurrentActor, DbSession, require_aware
+from telecon.schemas import AwareDatetime, Out
+from telecon.web import CurrentActor, DbSession, NameQuery
 
 
 class AuditEventOut(Out):
@@ -28,12 +28,11 @@ async def list_audit_events(
     db_session: DbSession,
     actor: CurrentActor,
     object_id: FromQuery[uuid.UUID | None] = None,
-    action: FromQuery[str | None] = None,
-    before: FromQuery[datetime | None] = None,
+    action: NameQuery = None,
+    before: FromQuery[AwareDatetime | None] = None,
     limit: FromQuery[int] = 100,
 ) -> list[AuditEventOut]:
     """The organization's audit trail, newest first (admins only)."""
-    require_aware(before, "before")
     events = await services.list_events(
         db_session, actor, object_id=object_id, action=action, before=before, limit=max(1, min(limit, 1000))
     )

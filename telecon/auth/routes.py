@@ -12,14 +12,14 @@ from telecon.auth import services
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
 from telecon.organizations.schemas import InvitationOut, MembershipOut
-from telecon.schemas import Out, Strict
+from telecon.schemas import Email, Out, Password, Strict
 from telecon.settings import Settings
 from telecon.web import CurrentActor, DbSession, remote_address
 
 
 class LoginIn(Strict):
-    email: str
-    password: str
+    email: Email
+    password: Password
     organization_id: uuid.UUID | None = None
 
 

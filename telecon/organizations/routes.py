@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from telecon.organizations import memberships, services
 from telecon.organizations.models import Profession
 from telecon.organizations.schemas import MemberOut, MembershipOut, SpecialistOut, UserCreate, UserOut
-from telecon.web import CurrentActor, DbSession
+from telecon.web import CurrentActor, DbSession, LanguageQuery
 
 
 @post("/api/v1/users")
@@ -59,7 +59,7 @@ async def list_specialists(
     db_session: DbSession,
     actor: CurrentActor,
     profession: FromQuery[Profession | None] = None,
-    language: FromQuery[str | None] = None,
+    language: LanguageQuery = None,
 ) -> list[SpecialistOut]:
     specialists = await services.list_specialists(
         db_session, actor.organization_id, profession=profession, language=language

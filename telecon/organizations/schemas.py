@@ -8,17 +8,17 @@ import msgspec
 
 from telecon.access import Role
 from telecon.organizations.models import Membership, Profession, User
-from telecon.schemas import Email, Language, Name, Out, Strict
+from telecon.schemas import Email, Language, Name, Out, Password, Strict, TimeZone
 
 
 class UserCreate(Strict):
     email: Email
-    password: Annotated[str, msgspec.Meta(min_length=12, max_length=1024)]
+    password: Annotated[Password, msgspec.Meta(min_length=12)]
     display_name: Name
     role: Role
     profession: Profession | None = None
     languages: list[Language] = msgspec.field(default_factory=lambda: ["de"])
-    timezone: str = "Europe/Berlin"
+    timezone: TimeZone = "Europe/Berlin"
 
 
 class UserOut(Out):

@@ -391,7 +391,9 @@ def _replay(stored_hash: str | None, fingerprint: str) -> bool:
     if stored_hash is None:
         return False
     if stored_hash != fingerprint:
-        raise InvalidInput("this Idempotency-Key was used with a different request", field="Idempotency-Key")
+        raise InvalidInput(
+            "this Idempotency-Key was used with a different request", field="Idempotency-Key", source="header"
+        )
     return True
 
 

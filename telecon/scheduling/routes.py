@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
@@ -31,8 +30,9 @@ from telecon.scheduling.schemas import (
     parse_clock,
 )
 from telecon.scheduling.services import SchedulingPolicy
+from telecon.schemas import AwareDatetime
 from telecon.video.services import visible_join_url
-from telecon.web import CurrentActor, DbSession, require_aware, token_caller
+from telecon.web import CurrentActor, DbSession, token_caller
 
 
 def _policy(state: State) -> SchedulingPolicy:
@@ -41,7 +41,9 @@ def _policy(state: State) -> SchedulingPolicy:
     return policy
 
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
+IdempotencyKey = Annotated[
+    str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+]
 
 
 def _join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], str | None]:
@@ -105,13 +107,11 @@ async def add_override(
 @get("/api/v1/specialists/{specialist_id:uuid}/overrides")
 async def list_overrides(
     specialist_id: FromPath[uuid.UUID],
-    start: FromQuery[datetime],
-    end: FromQuery[datetime],
+    start: FromQuery[AwareDatetime],
+    end: FromQuery[AwareDatetime],
     db_session: DbSession,
     actor: CurrentActor,
 ) -> list[OverrideOut]:
-    require_aware(start, "start")
-    require_aware(end, "end")
     found = await availability.list_overrides(db_session, actor, specialist_id, start=start, end=end)
     return [OverrideOut.of(o) for o in found]
 
@@ -119,8 +119,8 @@ async def list_overrides(
 @get("/api/v1/slots")
 async def find_slots(
     consultation_type_id: FromQuery[uuid.UUID],
-    start: FromQuery[datetime],
-    end: FromQuery[datetime],
+    start: FromQuery[AwareDatetime],
+    end: FromQuery[AwareDatetime],
     db_session: DbSession,
     actor: CurrentActor,
     state: State,
@@ -129,8 +129,6 @@ async def find_slots(
 ) -> SlotsOut:
     """Free start times of one specialist, or of every specialist of a profession the type allows."""
     policy = _policy(state)
-    require_aware(start, "start")
-    require_aware(end, "end")
     found = await services.find_slots(
         db_session,
         actor,
@@ -176,14 +174,12 @@ async def book_consultation(
 async def list_consultations(
     db_session: DbSession,
     actor: CurrentActor,
-    start: FromQuery[datetime | None] = None,
-    end: FromQuery[datetime | None] = None,
+    start: FromQuery[AwareDatetime | None] = None,
+    end: FromQuery[AwareDatetime | None] = None,
     specialist_id: FromQuery[uuid.UUID | None] = None,
     participant_id: FromQuery[uuid.UUID | None] = None,
     status: FromQuery[ConsultationStatus | None] = None,
 ) -> list[ConsultationSummaryOut]:
-    require_aware(start, "start")
-    require_aware(end, "end")
     found = await services.list_consultations(
         db_session,
         actor,
@@ -222,11 +218,13 @@ async def reschedule_consultation(
 @post("/api/v1/consultations/{consultation_id:uuid}/cancel", status_code=200)
 async def cancel_consultation(
     consultation_id: FromPath[uuid.UUID],
-    data: JSONBody[CancelIn],
     db_session: DbSession,
     actor: CurrentActor,
     state: State,
+    data: JSONBody[CancelIn | None] = None,
 ) -> ConsultationOut:
+    """Cancel and revoke the join links; the body (a reason) is optional."""
     policy = _policy(state)
-    view = await services.cancel_consultation(db_session, actor, consultation_id, reason=data.reason)
+    reason = data.reason if data is not None else None
+    view = await services.cancel_consultation(db_session, actor, consultation_id, reason=reason)
     return ConsultationOut.of_view(view, _join_urls(policy, actor))

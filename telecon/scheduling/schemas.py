@@ -22,9 +22,9 @@ from telecon.scheduling.models import (
     OverrideKind,
 )
 from telecon.scheduling.services import ConsultationView, Slot
-from telecon.schemas import AwareDatetime, Email, Language, Name, Out, Strict, Text
+from telecon.schemas import END, AwareDatetime, Email, Language, Name, Out, Strict, Text, TimeZone
 
-ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["09:00"])]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)" + END, examples=["09:00"])]
 
 
 def parse_clock(value: str) -> time:
@@ -67,7 +67,7 @@ class WeeklyWindowIn(Strict):
 
 
 class AvailabilityIn(Strict):
-    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    timezone: TimeZone
     weekly: Annotated[list[WeeklyWindowIn], msgspec.Meta(max_length=100)]
 
 

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
 from telecon.errors import NotFound
+from telecon.pages import browser_language, notice_page
 from telecon.scheduling.schemas import AttendeeOut
 from telecon.schemas import Out
 from telecon.settings import Settings
-from telecon.templating import local_date_time, pick_language, render, texts
+from telecon.templating import local_date_time, pick_language, render, script_json, texts
 from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
 from telecon.web import CurrentActor, DbSession, remote_address
@@ -55,6 +55,8 @@ async def join_info(
     """What a personal join link allows right now; a Jitsi token only inside the window."""
     video = _video(state)
     info = await _open(request, db_session, video, token)
+    if info is None:
+        raise NotFound(UNKNOWN_LINK, field="token")
     return JoinOut(
         status=info.status,
         opens_at=info.opens_at,
@@ -73,11 +75,19 @@ async def join_info(
 async def join_page(
     token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, state: State
 ) -> Response[str]:
-    """The page people open from their invitation, on a phone or a laptop, without an account."""
+    """The page people open from their invitation, on a phone or a laptop, without an account.
+
+    A link that fails gets a page in words too (404): in the person's language when the link is known,
+    else in the browser's.
+    """
     settings = _settings(state)
     video = _video(state)
     info = await _open(request, db_session, video, token)
+    if info is None:
+        return notice_page(browser_language(request), "link_unknown_title", ["link_unknown"], status_code=404)
     language = pick_language(info.language)
+    if info.withdrawn:
+        return notice_page(language, "link_withdrawn_title", ["link_withdrawn"], status_code=404)
     nonce = secrets.token_urlsafe(16)
     api_url = settings.external_api_url
     jitsi_origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
@@ -90,8 +100,8 @@ async def join_page(
         nonce=nonce,
         external_api_url=api_url,
         local=lambda instant: local_date_time(instant, info.timezone, t),
-        config_json=_script_json(_page_config(info, language)),
-        texts_json=_script_json(
+        config_json=script_json(_page_config(info, language)),
+        texts_json=script_json(
             {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}
             | {k: v for k, v in t.items() if k.startswith("check_")}
         ),
@@ -119,12 +129,7 @@ async def join_page(
             f"{feature}=(self {jitsi_origin})" for feature in ("camera", "microphone", "display-capture")
         ),
     }
-    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
-
-
-def _script_json(value: dict[str, Any]) -> str:
-    """JSON to embed in a script element: no "</" can end the element early."""
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+    return Response(page, media_type=MediaType.HTML, headers=headers)
 
 
 def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
@@ -142,11 +147,10 @@ def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
     }
 
 
-async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPolicy, token: str) -> JoinInfo:
+async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPolicy, token: str) -> JoinInfo | None:
     info = await services.open_join(db_session, video, token, remote_address=remote_address(request))
     if info is None:
         await db_session.commit()  # the miss must count even though the request fails
-        raise NotFound(UNKNOWN_LINK, field="token")
     return info
 
 

@@ -53,6 +53,8 @@ class JoinInfo:
     coach_email: str | None
     timezone: str
     """The organization's zone, in which the page shows times."""
+    withdrawn: bool = False
+    """This person's link was revoked while the consultation itself still goes ahead."""
 
 
 async def open_join(
@@ -85,10 +87,11 @@ async def open_join(
     attendee, consultation, specialist_available = row
     opens_at = consultation.starts_at - policy.opens_before
     closes_at = consultation.ends_at + policy.closes_after
+    revoked = attendee.revoked_at is not None
     # A specialist switched off or gone from the organization no longer enters its rooms.
     switched_off = attendee.kind is AttendeeKind.specialist and not specialist_available
-    cancelled = consultation.status is ConsultationStatus.cancelled or attendee.revoked_at is not None or switched_off
-    status = jitsi.window_status(now, opens_at, closes_at, cancelled)
+    cancelled = consultation.status is ConsultationStatus.cancelled or switched_off
+    status = jitsi.window_status(now, opens_at, closes_at, cancelled or revoked)
     token_jwt = None
     if status == "open":
         token_jwt = jitsi.mint_token(
@@ -121,6 +124,7 @@ async def open_join(
         coach_name=coach.display_name if coach else None,
         coach_email=coach.email if coach else None,
         timezone=organization.timezone,
+        withdrawn=revoked and not cancelled,
     )
 
 

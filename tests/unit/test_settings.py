@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.pool import QueuePool
@@ -24,25 +27,91 @@ def test_production_refuses_development_secrets() -> None:
     assert "TELECON_ENCRYPTION_KEY" in message
 
 
+SECRET = "s3cr3t-Kf9xQ2mZ7pL4vB8nR1tY6wE0uH5jA"
+ENCRYPTION = "3ncr-Gq8Zr2Lx6Vb0Nm4Pc7Jw1Ht5Ys9Kd3F"
+JITSI = "j1tsi-Xa7Mq3Wz9Le5Rn1Tb8Yc2Uv6Ho0Kp4D"
+PUBLIC_URL = "https://telecon.jobcenter.example"
+
+
+def production(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "production",
+        "secret_key": SECRET,
+        "encryption_key": ENCRYPTION,
+        "jitsi_app_secret": JITSI,
+        "public_url": PUBLIC_URL,
+    }
+    return Settings(**(values | overrides))
+
+
 def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELECON_ENV", "production")
-    monkeypatch.setenv("TELECON_SECRET_KEY", "s" * 40)
-    monkeypatch.setenv("TELECON_ENCRYPTION_KEY", "e" * 40)
-    monkeypatch.setenv("TELECON_JITSI_APP_SECRET", "j" * 40)
+    monkeypatch.setenv("TELECON_SECRET_KEY", SECRET)
+    monkeypatch.setenv("TELECON_ENCRYPTION_KEY", ENCRYPTION)
+    monkeypatch.setenv("TELECON_JITSI_APP_SECRET", JITSI)
+    monkeypatch.setenv("TELECON_PUBLIC_URL", PUBLIC_URL)
     settings = Settings()
     assert settings.env == "production"
-    assert settings.secret_key.get_secret_value() == "s" * 40
-    assert "s" * 40 not in repr(settings)
+    assert settings.secret_key.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
 
 
 def test_production_refuses_a_short_secret_key() -> None:
     with pytest.raises(ValidationError, match="at least 32"):
-        Settings(env="production", secret_key="short", encryption_key="e" * 40, jitsi_app_secret="j" * 40)
+        production(secret_key="short")
 
 
 def test_production_refuses_an_empty_secret() -> None:
     with pytest.raises(ValidationError, match="TELECON_JITSI_APP_SECRET"):
-        Settings(env="production", secret_key="s" * 40, encryption_key="e" * 40, jitsi_app_secret="")
+        production(jitsi_app_secret="")
+
+
+@pytest.mark.parametrize("weak", [" " * 32, "\t" * 40, "a" * 40, "ab" * 20, "0123456" * 6, f" {SECRET}", f"{SECRET}\n"])
+def test_production_refuses_blank_or_monotonous_secrets(weak: str) -> None:
+    with pytest.raises(ValidationError, match="TELECON_ENCRYPTION_KEY") as refused:
+        production(encryption_key=weak)
+    assert "random" in str(refused.value)
+
+
+def test_production_refuses_one_secret_for_two_purposes() -> None:
+    with pytest.raises(ValidationError, match="different secret") as refused:
+        production(secret_key=SECRET, encryption_key=SECRET, jitsi_app_secret=SECRET)
+    message = str(refused.value)
+    assert "TELECON_ENCRYPTION_KEY = TELECON_SECRET_KEY" in message
+    assert "TELECON_JITSI_APP_SECRET = TELECON_SECRET_KEY" in message
+    with pytest.raises(ValidationError, match="TELECON_JITSI_APP_SECRET = TELECON_SECRET_KEY"):
+        production(jitsi_app_secret=SECRET)
+
+
+def test_the_unused_jitsi_secret_may_be_anything_with_a_private_key(tmp_path: Path) -> None:
+    key = tmp_path / "jaas.pem"
+    key.write_text("not read by the settings")
+    settings = production(jitsi_private_key_file=key, jitsi_app_secret=SECRET)
+    assert settings.jitsi_private_key_file == key
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://telecon.jobcenter.example", "telecon.jobcenter.example", "https://"]
+)
+def test_production_refuses_a_public_url_without_https(url: str) -> None:
+    with pytest.raises(ValidationError, match="TELECON_PUBLIC_URL"):
+        production(public_url=url)
+
+
+def test_a_refusal_never_shows_the_secrets() -> None:
+    with pytest.raises(ValidationError) as refused:
+        production(encryption_key=SECRET)
+    with pytest.raises(ValidationError) as short:
+        production(jitsi_app_secret="short-secret-tail-xyz")
+    for message in (str(refused.value), str(short.value), repr(refused.value)):
+        assert SECRET[-12:] not in message
+        assert JITSI[-12:] not in message
+        assert "tail-xyz" not in message
+
+
+def test_development_accepts_anything() -> None:
+    settings = Settings(_env_file=None, secret_key=" " * 32, encryption_key=" " * 32)  # type: ignore[call-arg]
+    assert settings.public_url == "http://127.0.0.1:8000"
 
 
 async def test_the_postgresql_pool_is_fixed_at_the_configured_size(monkeypatch: pytest.MonkeyPatch) -> None:
