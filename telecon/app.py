@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         lifespan=[database],
         on_app_init=[jwt_auth.on_app_init],
+        plugins=[openapi.ClosedStructs()],
         exception_handlers=exception_handlers,
         openapi_config=openapi.openapi_config(),
         # Application-wide objects are state, not dependencies: Litestar resolves two or more independent

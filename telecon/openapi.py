@@ -21,12 +21,15 @@ from pathlib import Path
 
 import msgspec
 from litestar import Litestar, Router
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar._openapi.schema_generation.schema import SchemaCreator
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Operation, SecurityScheme
+from litestar.openapi.spec import Components, Operation, Schema, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
+from litestar.typing import FieldDefinition
 
 PROBLEM_JSON = "application/problem+json"
 BEARER = "BearerToken"
@@ -84,6 +87,37 @@ class ProblemOperation(Operation):
                 for status, response in sorted(self.responses.items())
                 if int(status) < 400 or PROBLEM_JSON in (getattr(response, "content", None) or {})
             }
+
+
+class ClosedStructs(StructSchemaPlugin):
+    """Request bodies document what they refuse: unknown fields, and constraints on the strings of a list.
+
+    Litestar documents every msgspec Struct as open (``forbid_unknown_fields`` becomes
+    ``additionalProperties: false`` here) and drops the constraints of ``list[Annotated[str, Meta(...)]]``
+    items (``list[Language]`` would accept any string on paper).
+    """
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return super().is_plugin_supported_field(field_definition) and bool(
+            getattr(msgspec.inspect.type_info(field_definition.type_), "forbid_unknown_fields", False)
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        info = msgspec.inspect.type_info(field_definition.type_)
+        for field in getattr(info, "fields", ()):
+            item = getattr(field.type, "item_type", None)
+            target = (schema.properties or {}).get(field.encode_name)
+            if (
+                isinstance(item, msgspec.inspect.StrType)
+                and isinstance(target, Schema)
+                and isinstance(target.items, Schema)
+            ):
+                target.items.pattern = target.items.pattern or item.pattern
+                target.items.min_length = target.items.min_length or item.min_length
+                target.items.max_length = target.items.max_length or item.max_length
+        return schema
 
 
 def openapi_config() -> OpenAPIConfig:

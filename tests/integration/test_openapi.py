@@ -205,3 +205,20 @@ async def test_the_viewer_loads_only_assets_the_app_serves(client: httpx.AsyncCl
     styles = await client.get("/static/vendor/swagger-ui/swagger-ui.css")
     assert styles.headers["content-type"].startswith("text/css")
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", styles.text), "the stylesheet loads from elsewhere"
+
+
+def test_request_bodies_document_what_they_refuse(document: dict[str, Any]) -> None:
+    """Unknown fields answer 422, so the schemas say ``additionalProperties: false``; list items keep patterns."""
+    schemas = document["components"]["schemas"]
+    bodies = {
+        ref["$ref"].rsplit("/", 1)[1]
+        for operation in operations(document).values()
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+        if "$ref" in (ref := media["schema"])
+    }
+    assert len(bodies) > 8
+    for name in bodies:
+        assert schemas[name].get("additionalProperties") is False, name
+    languages = schemas["UserCreate"]["properties"]["languages"]["items"]
+    assert languages["pattern"]
+    assert languages["maxLength"] == 16
