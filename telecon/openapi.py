@@ -26,7 +26,8 @@ from litestar._openapi.schema_generation.schema import SchemaCreator
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Operation, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIHeader, OpenAPIResponse, Operation, Schema, SecurityScheme
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
@@ -76,9 +77,15 @@ def problems(reasons: Mapping[int, str]) -> dict[int, ResponseSpec]:
     }
 
 
+RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait before retrying.")
+
+
 @dataclass
 class ProblemOperation(Operation):
-    """Drops the error responses Litestar adds on its own (a JSON body this API never sends); sorts by status."""
+    """Drops the error responses Litestar adds on its own (a JSON body this API never sends); sorts by status.
+
+    A 429 also documents its ``Retry-After`` header, which ``ResponseSpec`` cannot state.
+    """
 
     def __post_init__(self) -> None:
         if self.responses:
@@ -87,6 +94,9 @@ class ProblemOperation(Operation):
                 for status, response in sorted(self.responses.items())
                 if int(status) < 400 or PROBLEM_JSON in (getattr(response, "content", None) or {})
             }
+            too_many = self.responses.get("429")
+            if isinstance(too_many, OpenAPIResponse):
+                too_many.headers = {"Retry-After": RETRY_AFTER}
 
 
 class ClosedStructs(StructSchemaPlugin):

@@ -140,6 +140,8 @@ def test_every_error_is_documented_as_problem_json(document: dict[str, Any]) -> 
                 }, (key, status)
                 assert response["description"], (key, status)
                 assert "status_code" not in str(response), (key, status)  # Litestar's own error shape
+                if status == "429":
+                    assert response["headers"]["Retry-After"]["schema"] == {"type": "integer"}, key
 
 
 def problem_schema(document: dict[str, Any]) -> dict[str, Any]:
