@@ -99,7 +99,7 @@ for who in ADMIN COACH SPECIALIST; do
 done
 if grep -q "unhandled" "$work/server.log"; then
   echo "--- the server logged unhandled errors:"
-  grep -A3 "unhandled" "$work/server.log" | head -80
+  grep -m 20 -A3 "unhandled" "$work/server.log"
   status=1
 fi
 exit "$status"
