@@ -215,8 +215,8 @@ async def book_consultation(
 ) -> Response[ConsultationOut]:
     """Book a consultation in a free slot.
 
-    Needs the participant's consent to video consultations. Invitations go out by email (with a calendar
-    entry) after the booking commits. Send an `Idempotency-Key` to retry safely: the same key and body
+    Needs the participant's consent to video consultations. The invitations (email with a calendar entry)
+    are queued in the same transaction as the booking. Send an `Idempotency-Key` to retry safely: the same key and body
     answer 200 with the same consultation. The answer carries the join links the caller may see, never the
     specialist's.
     """
@@ -296,7 +296,7 @@ async def reschedule_consultation(
 ) -> ConsultationOut:
     """Move a consultation to another free slot of the same specialist.
 
-    Attendees keep their links and get an updated calendar entry.
+    Attendees keep their links; an updated calendar entry is queued for each of them.
     """
     policy = _policy(state)
     view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
@@ -318,7 +318,7 @@ async def cancel_consultation(
 ) -> ConsultationOut:
     """Cancel a consultation: the slot is freed and every join link stops working.
 
-    Attendees get a cancellation with a calendar update; the `reason` stays inside the organization.
+    A cancellation with a calendar update is queued for each attendee; `reason` is optional.
     """
     policy = _policy(state)
     view = await services.cancel_consultation(db_session, actor, consultation_id, reason=data.reason)
