@@ -118,10 +118,9 @@ def _on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[di
 
 def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     title = exc.detail if exc.detail else "Error"
-    extra: dict[str, Any] = {}
-    if exc.headers and "Retry-After" in exc.headers:
-        extra["retry_after"] = exc.headers["Retry-After"]
-    return problem(exc.status_code, title, **extra)
+    response = problem(exc.status_code, title)
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405 (RFC 9110), Retry-After on 429
+    return response
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

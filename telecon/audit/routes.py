@@ -7,6 +7,7 @@ from typing import Any
 from litestar import get
 from litestar.params import FromQuery
 
+from telecon.access import Role
 from telecon.audit import services
 from telecon.schemas import AwareDatetime, Out
 from telecon.web import CurrentActor, DbSession, NameQuery
@@ -23,7 +24,7 @@ class AuditEventOut(Out):
     details: dict[str, Any]
 
 
-@get("/api/v1/audit-events")
+@get("/api/v1/audit-events", opt={"roles": (Role.admin,)})
 async def list_audit_events(
     db_session: DbSession,
     actor: CurrentActor,
@@ -32,7 +33,11 @@ async def list_audit_events(
     before: FromQuery[AwareDatetime | None] = None,
     limit: FromQuery[int] = 100,
 ) -> list[AuditEventOut]:
-    """The organization's audit trail, newest first (admins only)."""
+    """The organization's audit trail, newest first.
+
+    Who did what to which object, when and from which address; never health data. Filter by `object_id`
+    or `action`, page with `before` (an instant with an offset) and `limit` (at most 1000).
+    """
     events = await services.list_events(
         db_session, actor, object_id=object_id, action=action, before=before, limit=max(1, min(limit, 1000))
     )

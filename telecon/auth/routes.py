@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
 
 from telecon.auth import services
+from telecon.openapi import problems
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
 from telecon.organizations.schemas import InvitationOut, MembershipOut
@@ -45,14 +46,29 @@ class MeOut(Out):
     """Organizations that invited this account; nothing changes until it accepts one."""
 
 
-@post("/api/v1/auth/login", opt={"public": True}, status_code=200)
+@post(
+    "/api/v1/auth/login",
+    opt={"public": True},
+    status_code=200,
+    responses=problems(
+        {
+            401: "The email or the password is wrong; both get the same answer.",
+            429: "Too many failed logins for this account or from this address; `Retry-After` says when to retry.",
+        }
+    ),
+)
 async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginIn],
     db_session: DbSession,
     state: State,
 ) -> TokenOut:
-    """Exchange email and password for a bearer token; any wrong combination gets the same answer."""
+    """Log in: exchange email and password for a bearer token.
+
+    Send the token as `Authorization: Bearer <token>`; it expires after `expires_in` seconds. A person who
+    belongs to several organizations names the one to act in with `organization_id`. Any wrong
+    combination of email and password gets the same answer, and failures are throttled.
+    """
     # Set by ``create_app``; see ``telecon.app`` for why they are state, not dependencies.
     settings: Settings = state.settings
     jwt_auth: JWTAuth[Any, Token] = state.jwt_auth
@@ -80,6 +96,10 @@ async def login(
 
 @get("/api/v1/me")
 async def me(db_session: DbSession, actor: CurrentActor) -> MeOut:
+    """Who the token belongs to: the user, the role in the token's organization, all memberships.
+
+    A client uses it to show the right home page; `memberships` lists the organizations one may log in to.
+    """
     user = await db_session.get_one(User, actor.user_id)
     memberships = await organizations.memberships_of(db_session, user.id)
     return MeOut(

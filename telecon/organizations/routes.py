@@ -6,18 +6,26 @@ from litestar import delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from telecon.access import Role
+from telecon.openapi import problems
 from telecon.organizations import memberships, services
 from telecon.organizations.models import Profession
 from telecon.organizations.schemas import MemberOut, MembershipOut, SpecialistOut, UserCreate, UserOut
 from telecon.web import CurrentActor, DbSession, LanguageQuery
 
 
-@post("/api/v1/users")
+@post(
+    "/api/v1/users",
+    opt={"roles": (Role.admin,)},
+    responses=problems({409: "This address is already a member of (or invited to) the organization."}),
+)
 async def create_user(data: JSONBody[UserCreate], db_session: DbSession, actor: CurrentActor, state: State) -> UserOut:
-    """An admin adds a coach, a specialist or another admin to their organization.
+    """Add a user: an admin adds a coach, a specialist or another admin to their organization.
 
-    An address that already has an account elsewhere gets the same answer, but only an invitation that
-    its holder may accept (see ``services.add_user`` for what the admin can and cannot tell).
+    A specialist needs a `profession`; the password is stored as an Argon2 hash and never shown again. An
+    address that already has an account elsewhere gets the same answer, but what it creates is an
+    invitation its holder may accept; the admin's password is never applied to an existing account (see
+    `services.add_user` for what the admin can and cannot tell afterwards). The change is audited.
     """
     user_id = await services.add_user(
         db_session,
@@ -41,7 +49,11 @@ async def create_user(data: JSONBody[UserCreate], db_session: DbSession, actor: 
 async def accept_invitation(
     invitation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor
 ) -> MembershipOut:
-    """The signed-in account accepts an organization's invitation and becomes its member."""
+    """Accept an invitation: the signed-in account becomes a member of the inviting organization.
+
+    Pending invitations are listed in `GET /api/v1/me`; only the account they were made for can answer them.
+    The membership takes the invited role; sign in again choosing that organization to act there. Audited.
+    """
     membership, organization = await services.accept_invitation(db_session, actor, invitation_id)
     return MembershipOut(
         organization_id=organization.id, organization_name=organization.name, role=membership.role.value
@@ -50,7 +62,10 @@ async def accept_invitation(
 
 @post("/api/v1/me/invitations/{invitation_id:uuid}/decline", status_code=204)
 async def decline_invitation(invitation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor) -> None:
-    """The signed-in account declines an invitation; the inviting organization is not told."""
+    """Decline an invitation: it is deleted and no membership is made.
+
+    Only the account it was made for can decline it; the inviting organization is not told.
+    """
     await services.decline_invitation(db_session, actor, invitation_id)
 
 
@@ -61,6 +76,10 @@ async def list_specialists(
     profession: FromQuery[Profession | None] = None,
     language: LanguageQuery = None,
 ) -> list[SpecialistOut]:
+    """List the organization's specialists, optionally of one profession or speaking one language.
+
+    Coaches pick the specialist to book from this list; `language` is a language code such as `tr`.
+    """
     specialists = await services.list_specialists(
         db_session, actor.organization_id, profession=profession, language=language
     )
@@ -71,12 +90,21 @@ async def list_specialists(
 async def get_specialist(
     specialist_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor
 ) -> SpecialistOut:
+    """One specialist of the organization: profession, languages and time zone.
+
+    Someone who is not a specialist of the caller's organization is not found.
+    """
     return SpecialistOut.of(await services.get_specialist(db_session, actor.organization_id, specialist_id))
 
 
-@post("/api/v1/users/{user_id:uuid}/deactivate", status_code=200)
+@post(
+    "/api/v1/users/{user_id:uuid}/deactivate",
+    status_code=200,
+    opt={"roles": (Role.admin,)},
+    responses=problems({409: "An admin cannot switch themself off."}),
+)
 async def deactivate_user(user_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor) -> MemberOut:
-    """An admin switches a user off in their own organization only; other organizations keep the user.
+    """Deactivate a user in the admin's own organization; other organizations keep the user.
 
     At once: the user's tokens stop working here; a specialist is no longer listed, searched or bookable here,
     and their link to a booked consultation opens no video room (the consultation shows
@@ -85,12 +113,29 @@ async def deactivate_user(user_id: FromPath[uuid.UUID], db_session: DbSession, a
     return MemberOut.of(await memberships.deactivate_membership(db_session, actor, user_id))
 
 
-@post("/api/v1/users/{user_id:uuid}/reactivate", status_code=200)
+@post(
+    "/api/v1/users/{user_id:uuid}/reactivate",
+    status_code=200,
+    opt={"roles": (Role.admin,)},
+    responses=problems({409: "An admin cannot switch themself on or off."}),
+)
 async def reactivate_user(user_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor) -> MemberOut:
+    """Reactivate a user in the admin's own organization.
+
+    The user can sign in and act here again; a specialist is listed and bookable again. Audited.
+    """
     return MemberOut.of(await memberships.reactivate_membership(db_session, actor, user_id))
 
 
-@delete("/api/v1/users/{user_id:uuid}/membership", status_code=204)
+@delete(
+    "/api/v1/users/{user_id:uuid}/membership",
+    status_code=204,
+    opt={"roles": (Role.admin,)},
+    responses=problems({409: "An admin cannot end their own membership."}),
+)
 async def end_membership(user_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor) -> None:
-    """An admin removes a user from their organization for good; the account and other memberships stay."""
+    """End a user's membership in the admin's organization for good.
+
+    The account and its other memberships stay; the audit trail keeps who ended it and when.
+    """
     await memberships.end_membership(db_session, actor, user_id)

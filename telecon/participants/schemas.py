@@ -2,17 +2,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
 from telecon.schemas import Email, Language, Name, Out, Strict, Text
+
+# The job centre's own number; as long as its column, so that a longer one is refused, not a database error.
+CaseReference = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ParticipantCreate(Strict):
     display_name: Name
     email: Email | None = None
     preferred_language: Language = "de"
-    case_reference: Name | None = None
+    case_reference: CaseReference | None = None
     coach_id: uuid.UUID | None = None
     interpreter_language: Language | None = None
     easy_language: bool = False

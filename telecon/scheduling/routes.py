@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from telecon.access import Actor
+from telecon.access import Actor, Role
+from telecon.openapi import problems
 from telecon.organizations.models import Profession
 from telecon.scheduling import availability, booking, services
 from telecon.scheduling.booking import Guest
@@ -44,6 +46,7 @@ def _policy(state: State) -> SchedulingPolicy:
 IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
 ]
+BOOKERS = {"roles": services.BOOKERS}
 
 
 def _join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], str | None]:
@@ -52,13 +55,25 @@ def _join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], s
 
 @get("/api/v1/consultation-types")
 async def list_consultation_types(db_session: DbSession, actor: CurrentActor) -> list[ConsultationTypeOut]:
+    """List the organization's consultation types.
+
+    A type sets the duration, the buffer after it and the professions that may hold it.
+    """
     return [ConsultationTypeOut.of(t) for t in await availability.list_consultation_types(db_session, actor)]
 
 
-@post("/api/v1/consultation-types")
+@post(
+    "/api/v1/consultation-types",
+    opt={"roles": (Role.admin,)},
+    responses=problems({409: "A consultation type with this name already exists in the organization."}),
+)
 async def create_consultation_type(
     data: JSONBody[ConsultationTypeCreate], db_session: DbSession, actor: CurrentActor
 ) -> ConsultationTypeOut:
+    """Add a consultation type, e.g. a 30-minute first consultation with a physician.
+
+    An empty `professions` list allows every profession; `buffer_minutes` keeps the specialist free after it.
+    """
     created = await availability.create_consultation_type(
         db_session,
         actor,
@@ -70,11 +85,15 @@ async def create_consultation_type(
     return ConsultationTypeOut.of(created)
 
 
-@put("/api/v1/specialists/{specialist_id:uuid}/availability")
+@put("/api/v1/specialists/{specialist_id:uuid}/availability", opt={"roles": (Role.specialist,)})
 async def set_availability(
     specialist_id: FromPath[uuid.UUID], data: JSONBody[AvailabilityIn], db_session: DbSession, actor: CurrentActor
 ) -> AvailabilityOut:
-    """Replace the weekly rules, given in the specialist's own time zone; weekday 0 is Monday."""
+    """Replace a specialist's weekly availability.
+
+    Specialists keep their own hours; anyone else's are not found. Times are wall-clock times in the given
+    IANA `timezone` (so DST changes need no edit); weekday 0 is Monday.
+    """
     rules = await availability.set_weekly_availability(
         db_session,
         actor,
@@ -89,15 +108,23 @@ async def set_availability(
 async def get_availability(
     specialist_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor
 ) -> AvailabilityOut:
+    """A specialist's weekly availability, in the specialist's own time zone.
+
+    Free slots are these hours less absences, other consultations and the minimum notice; see `/slots`.
+    """
     specialist, rules = await availability.weekly_availability(db_session, actor, specialist_id)
     return AvailabilityOut.of(specialist.id, specialist.timezone, rules)
 
 
-@post("/api/v1/specialists/{specialist_id:uuid}/overrides")
+@post("/api/v1/specialists/{specialist_id:uuid}/overrides", opt={"roles": (Role.specialist,)})
 async def add_override(
     specialist_id: FromPath[uuid.UUID], data: JSONBody[OverrideIn], db_session: DbSession, actor: CurrentActor
 ) -> OverrideOut:
-    """An absence removes time (holiday, illness); extra hours add time outside the weekly rules."""
+    """Add an absence or extra hours to a specialist's own calendar.
+
+    An absence removes time (holiday, illness); extra hours add time outside the weekly rules. Times need
+    an offset. Specialists change only their own calendar; anyone else's is not found.
+    """
     override = await availability.add_override(
         db_session, actor, specialist_id, starts_at=data.start, ends_at=data.end, kind=data.kind
     )
@@ -112,11 +139,24 @@ async def list_overrides(
     db_session: DbSession,
     actor: CurrentActor,
 ) -> list[OverrideOut]:
+    """A specialist's absences and extra hours that overlap `start` to `end`.
+
+    Both bounds need an offset, e.g. `2027-03-01T00:00:00+01:00`.
+    """
     found = await availability.list_overrides(db_session, actor, specialist_id, start=start, end=end)
     return [OverrideOut.of(o) for o in found]
 
 
-@get("/api/v1/slots")
+@get(
+    "/api/v1/slots",
+    responses=problems(
+        {
+            400: "`end` is not after `start`, the span is too long, or not exactly one of `specialist_id` and "
+            "`profession` is given.",
+            404: "No such consultation type or specialist in the caller's organization.",
+        }
+    ),
+)
 async def find_slots(
     consultation_type_id: FromQuery[uuid.UUID],
     start: FromQuery[AwareDatetime],
@@ -127,7 +167,12 @@ async def find_slots(
     specialist_id: FromQuery[uuid.UUID | None] = None,
     profession: FromQuery[Profession | None] = None,
 ) -> SlotsOut:
-    """Free start times of one specialist, or of every specialist of a profession the type allows."""
+    """Find free start times for a consultation type.
+
+    Give `specialist_id` for one specialist, or `profession` for every specialist of that profession whom
+    the type allows. Slots respect the weekly hours, absences, other consultations with their buffers and
+    the minimum notice. `start` and `end` need an offset; the span is bounded.
+    """
     policy = _policy(state)
     found = await services.find_slots(
         db_session,
@@ -142,7 +187,24 @@ async def find_slots(
     return SlotsOut(slots=[SlotOut.of(s) for s in found])
 
 
-@post("/api/v1/consultations")
+@post(
+    "/api/v1/consultations",
+    opt=BOOKERS,
+    responses={
+        200: ResponseSpec(
+            ConsultationOut, description="The same `Idempotency-Key` and body came before: the booking made then."
+        ),
+        **problems(
+            {
+                404: "No such participant, specialist or consultation type in the caller's organization.",
+                409: "The specialist is already booked at this time, or the participant has not consented to "
+                "video consultations.",
+                422: "A value is invalid: `errors` names each field. Also: the start is no free slot, or the "
+                "`Idempotency-Key` came before with a different body.",
+            }
+        ),
+    },
+)
 async def book_consultation(
     request: Request[Any, Any, Any],
     data: JSONBody[BookingIn],
@@ -150,7 +212,13 @@ async def book_consultation(
     state: State,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ConsultationOut]:
-    """Book a slot: 201 when created, 200 when the same ``Idempotency-Key`` and body came before."""
+    """Book a consultation in a free slot.
+
+    Needs the participant's consent to video consultations. The invitations (email with a calendar entry)
+    are queued in the same transaction as the booking. Send an `Idempotency-Key` to retry safely: the same key and body
+    answer 200 with the same consultation. The answer carries the join links the caller may see, never the
+    specialist's.
+    """
     # No CurrentActor here: the booking checks the caller's membership in its own first query.
     policy = _policy(state)
     booked = await booking.book_consultation(
@@ -180,6 +248,10 @@ async def list_consultations(
     participant_id: FromQuery[uuid.UUID | None] = None,
     status: FromQuery[ConsultationStatus | None] = None,
 ) -> list[ConsultationSummaryOut]:
+    """List consultations, soonest first, filtered by time, specialist, participant or status.
+
+    A specialist sees only their own consultations. Times need an offset.
+    """
     found = await services.list_consultations(
         db_session,
         actor,
@@ -196,13 +268,22 @@ async def list_consultations(
 async def get_consultation(
     consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, state: State
 ) -> ConsultationOut:
+    """One consultation with its attendees and the state of its notifications.
+
+    A specialist sees only their own consultations; join links are shown as the caller may see them.
+    """
     policy = _policy(state)
     return ConsultationOut.of_view(
         await services.get_consultation(db_session, actor, consultation_id), _join_urls(policy, actor)
     )
 
 
-@post("/api/v1/consultations/{consultation_id:uuid}/reschedule", status_code=200)
+@post(
+    "/api/v1/consultations/{consultation_id:uuid}/reschedule",
+    status_code=200,
+    opt=BOOKERS,
+    responses=problems({409: "The consultation is no longer scheduled, or the specialist is booked at that time."}),
+)
 async def reschedule_consultation(
     consultation_id: FromPath[uuid.UUID],
     data: JSONBody[RescheduleIn],
@@ -210,12 +291,21 @@ async def reschedule_consultation(
     actor: CurrentActor,
     state: State,
 ) -> ConsultationOut:
+    """Move a consultation to another free slot of the same specialist.
+
+    Attendees keep their links; an updated calendar entry is queued for each of them.
+    """
     policy = _policy(state)
     view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
     return ConsultationOut.of_view(view, _join_urls(policy, actor))
 
 
-@post("/api/v1/consultations/{consultation_id:uuid}/cancel", status_code=200)
+@post(
+    "/api/v1/consultations/{consultation_id:uuid}/cancel",
+    status_code=200,
+    opt=BOOKERS,
+    responses=problems({409: "The consultation is already cancelled or completed."}),
+)
 async def cancel_consultation(
     consultation_id: FromPath[uuid.UUID],
     db_session: DbSession,
@@ -223,7 +313,10 @@ async def cancel_consultation(
     state: State,
     data: JSONBody[CancelIn | None] = None,
 ) -> ConsultationOut:
-    """Cancel and revoke the join links; the body (a reason) is optional."""
+    """Cancel a consultation: the slot is freed and every join link stops working.
+
+    A cancellation with a calendar update is queued for each attendee; `reason` is optional.
+    """
     policy = _policy(state)
     reason = data.reason if data is not None else None
     view = await services.cancel_consultation(db_session, actor, consultation_id, reason=reason)

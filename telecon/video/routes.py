@@ -10,7 +10,9 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
+from telecon.access import Role
 from telecon.errors import NotFound
+from telecon.openapi import problems
 from telecon.pages import browser_language, notice_page
 from telecon.scheduling.schemas import AttendeeOut
 from telecon.schemas import Out
@@ -48,11 +50,24 @@ class JoinOut(Out):
     jwt: str | None
 
 
-@get("/api/v1/join/{token:str}", opt={"public": True})
+@get(
+    "/api/v1/join/{token:str}",
+    opt={"public": True},
+    responses=problems(
+        {
+            404: "The join link is unknown or was replaced.",
+            429: "Too many unknown join links from this address; `Retry-After` says when to retry.",
+        }
+    ),
+)
 async def join_info(
     token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, state: State
 ) -> JoinOut:
-    """What a personal join link allows right now; a Jitsi token only inside the window."""
+    """What a personal join link allows right now.
+
+    The token from the invitation is the only credential. `status` is `early`, `open`, `ended` or
+    `cancelled`; only while open does the answer carry a Jitsi `jwt` for the room, valid until `closes_at`.
+    """
     video = _video(state)
     info = await _open(request, db_session, video, token)
     if info is None:
@@ -154,7 +169,12 @@ async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPo
     return info
 
 
-@post("/api/v1/consultations/{consultation_id:uuid}/attendees/{attendee_id:uuid}/reissue", status_code=200)
+@post(
+    "/api/v1/consultations/{consultation_id:uuid}/attendees/{attendee_id:uuid}/reissue",
+    status_code=200,
+    opt={"roles": (Role.admin, Role.coach)},
+    responses=problems({409: "The consultation is cancelled or completed."}),
+)
 async def reissue_link(
     consultation_id: FromPath[uuid.UUID],
     attendee_id: FromPath[uuid.UUID],
@@ -162,7 +182,10 @@ async def reissue_link(
     actor: CurrentActor,
     state: State,
 ) -> AttendeeOut:
-    """Replace one attendee's link, e.g. after an invitation was forwarded; the old link stops working."""
+    """Replace one attendee's join link.
+
+    For an invitation that was forwarded or lost: the old link stops working at once.
+    """
     video = _video(state)
     attendee = await services.reissue_link(db_session, actor, video.links, consultation_id, attendee_id)
     return AttendeeOut.of(attendee, services.visible_join_url(video.links, actor, attendee))

@@ -1,0 +1,330 @@
+"""Who may call what, for every route of the app: a table of expected answers, checked against real requests.
+
+Two seeded organizations, A and B, each with an admin, a coach and a specialist. Every route is called by
+anonymous and by each of the six staff, naming A's objects and B's objects in turn. ``RULES`` says, per route,
+what a role of the objects' own organization gets and what the same role of the other organization gets.
+The table must cover exactly the app's routes: a new route fails here until someone decides its rule.
+The statuses in the table must also be documented for the route in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.app import create_app
+from telecon.settings import Settings
+from tests.conftest import TEST_PASSWORD, World, berlin, login, next_weekday, seed_world
+from tests.integration.test_openapi import NOT_IN_SCHEMA_PREFIXES, handlers, operations
+
+ROLES = ("admin", "coach", "specialist")
+ADMIN_ONLY = (200, 403, 403)
+STAFF_ONLY = (200, 200, 403)
+EVERYONE = (200, 200, 200)
+NOBODY_ELSE = (404, 404, 404)
+STAFF_ELSE_NOT_FOUND = (404, 404, 403)  # the role is checked first, then the object is not found
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, str] | None = None
+
+
+@dataclass
+class Owner:
+    """One organization's objects, as named in requests."""
+
+    world: World
+    consultation_id: str
+    guest_attendee_id: str
+    join_token: str
+    coach_headers: dict[str, str]
+
+
+class Fresh:
+    """Things a successful request uses up: free slots and unique names."""
+
+    def __init__(self) -> None:
+        self._slots = itertools.product(range(2, 40), range(5), (9, 10, 11), (0, 30))
+        self._numbers = itertools.count()
+
+    def slot(self) -> str:
+        weeks, weekday, hour, minute = next(self._slots)
+        return berlin(next_weekday(weekday, weeks_ahead=weeks), hour, minute)
+
+    def number(self) -> int:
+        return next(self._numbers)
+
+
+Build = Callable[[Owner, Fresh, httpx.AsyncClient], Awaitable[Call]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Statuses for (admin, coach, specialist): of the objects' organization, and of the other one."""
+
+    build: Build
+    own: tuple[int, int, int]
+    other: tuple[int, int, int]
+    anonymous: int = 401
+
+
+def call(method: str, path: str, **kwargs: Any) -> Build:
+    """A request whose ``{placeholders}`` are filled from the owner's objects."""
+
+    async def build(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+        return Call(method, path.format(**_names(owner)), **kwargs)
+
+    return build
+
+
+def _names(owner: Owner) -> dict[str, Any]:
+    w = owner.world
+    return {
+        "participant": w.participant_id,
+        "specialist": w.specialist_id,
+        "psychologist": w.psychologist_id,
+        "type": w.type_id,
+        "consultation": owner.consultation_id,
+        "attendee": owner.guest_attendee_id,
+        "token": owner.join_token,
+    }
+
+
+def window() -> dict[str, str]:
+    day = next_weekday(0, weeks_ahead=1)
+    return {"start": berlin(day, 0), "end": berlin(date.fromordinal(day.toordinal() + 7), 0)}
+
+
+async def login_body(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", "/api/v1/auth/login", json={"email": owner.world.coach, "password": TEST_PASSWORD})
+
+
+async def new_user(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    body = {
+        "email": f"user{fresh.number()}@test.invalid",
+        "password": "a long enough password",
+        "display_name": "Neu",
+        "role": "coach",
+    }
+    return Call("POST", "/api/v1/users", json=body)
+
+
+async def new_type(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", "/api/v1/consultation-types", json={"name": f"Typ {fresh.number()}", "duration_minutes": 30})
+
+
+WEEK = {"timezone": "Europe/Berlin", "weekly": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(5)]}
+
+
+async def extra_hours(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    sunday = next_weekday(6, weeks_ahead=50 + fresh.number())  # far from the slots the bookings use
+    body = {"start": berlin(sunday, 10), "end": berlin(sunday, 11), "kind": "extra"}
+    return Call("POST", f"/api/v1/specialists/{owner.world.specialist_id}/overrides", json=body)
+
+
+async def slots(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    params = {"consultation_type_id": str(owner.world.type_id), "specialist_id": str(owner.world.specialist_id)}
+    return Call("GET", "/api/v1/slots", params=params | window())
+
+
+def booking(owner: Owner, start: str) -> dict[str, Any]:
+    return {
+        "participant_id": str(owner.world.participant_id),
+        "specialist_id": str(owner.world.specialist_id),
+        "consultation_type_id": str(owner.world.type_id),
+        "start": start,
+        "guests": [{"name": "Dolmetscherin", "email": "interpreter@test.invalid", "language": "tr"}],
+    }
+
+
+async def book(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", "/api/v1/consultations", json=booking(owner, fresh.slot()))
+
+
+async def reschedule(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    path = f"/api/v1/consultations/{owner.consultation_id}/reschedule"
+    return Call("POST", path, json={"start": fresh.slot()})
+
+
+async def cancel(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """Each call cancels a consultation of its own, so that an allowed cancel is never a repeated one."""
+    booked = await client.post("/api/v1/consultations", json=booking(owner, fresh.slot()), headers=owner.coach_headers)
+    assert booked.status_code == 201, booked.text
+    return Call("POST", f"/api/v1/consultations/{booked.json()['id']}/cancel", json={"reason": "verlegt"})
+
+
+async def end_membership(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """Each call ends the membership of a user of its own, so that an allowed end is never a repeated one."""
+    admin = await login(client, owner.world.admin)
+    body = {
+        "email": f"leaving{fresh.number()}@test.invalid",
+        "password": "a long enough password",
+        "display_name": "Geht",
+        "role": "coach",
+    }
+    created = await client.post("/api/v1/users", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    return Call("DELETE", f"/api/v1/users/{created.json()['id']}/membership")
+
+
+NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
+PARTICIPANT = "/api/v1/participants/{participant}"
+SPECIALIST = "/api/v1/specialists/{specialist}"
+CONSULTATION = "/api/v1/consultations/{consultation}"
+
+RULES: dict[str, Rule] = {
+    "GET /health": Rule(call("GET", "/health"), EVERYONE, EVERYONE, anonymous=200),
+    "GET /ready": Rule(call("GET", "/ready"), EVERYONE, EVERYONE, anonymous=200),
+    "POST /api/v1/auth/login": Rule(login_body, EVERYONE, EVERYONE, anonymous=200),
+    "GET /api/v1/me": Rule(call("GET", "/api/v1/me"), EVERYONE, EVERYONE),
+    "POST /api/v1/users": Rule(new_user, (201, 403, 403), (201, 403, 403)),
+    "GET /": Rule(call("GET", "/"), EVERYONE, EVERYONE, anonymous=200),
+    # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
+    # holder's side); for everyone else an invitation does not exist.
+    "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(
+        call("POST", f"/api/v1/me/invitations/{NO_SUCH_INVITATION}/accept"), NOBODY_ELSE, NOBODY_ELSE
+    ),
+    "POST /api/v1/me/invitations/{invitation_id}/decline": Rule(
+        call("POST", f"/api/v1/me/invitations/{NO_SUCH_INVITATION}/decline"), NOBODY_ELSE, NOBODY_ELSE
+    ),
+    # The psychologist is switched off and on again (both repeatable); no other rule uses them.
+    "POST /api/v1/users/{user_id}/deactivate": Rule(
+        call("POST", "/api/v1/users/{psychologist}/deactivate"), ADMIN_ONLY, (404, 403, 403)
+    ),
+    "POST /api/v1/users/{user_id}/reactivate": Rule(
+        call("POST", "/api/v1/users/{psychologist}/reactivate"), ADMIN_ONLY, (404, 403, 403)
+    ),
+    "DELETE /api/v1/users/{user_id}/membership": Rule(end_membership, (204, 403, 403), (404, 403, 403)),
+    "GET /api/v1/specialists": Rule(call("GET", "/api/v1/specialists"), EVERYONE, EVERYONE),
+    "GET /api/v1/specialists/{specialist_id}": Rule(call("GET", SPECIALIST), EVERYONE, NOBODY_ELSE),
+    "GET /api/v1/participants": Rule(call("GET", "/api/v1/participants"), STAFF_ONLY, STAFF_ONLY),
+    "POST /api/v1/participants": Rule(
+        call("POST", "/api/v1/participants", json={"display_name": "Neue Teilnehmerin"}),
+        (201, 201, 403),
+        (201, 201, 403),
+    ),
+    "GET /api/v1/participants/{participant_id}": Rule(call("GET", PARTICIPANT), STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    "GET /api/v1/participants/{participant_id}/consents": Rule(
+        call("GET", PARTICIPANT + "/consents"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
+    ),
+    "POST /api/v1/participants/{participant_id}/consents": Rule(
+        call("POST", PARTICIPANT + "/consents", json={"kind": "email_contact", "granted": True}),
+        (201, 201, 403),
+        STAFF_ELSE_NOT_FOUND,
+    ),
+    "POST /api/v1/participants/{participant_id}/notes": Rule(
+        call("POST", PARTICIPANT + "/notes", json={"text": "Notiz"}), (201, 201, 403), STAFF_ELSE_NOT_FOUND
+    ),
+    "GET /api/v1/participants/{participant_id}/case-file": Rule(
+        call("GET", PARTICIPANT + "/case-file"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
+    ),
+    "GET /api/v1/consultation-types": Rule(call("GET", "/api/v1/consultation-types"), EVERYONE, EVERYONE),
+    "POST /api/v1/consultation-types": Rule(new_type, (201, 403, 403), (201, 403, 403)),
+    "GET /api/v1/specialists/{specialist_id}/availability": Rule(
+        call("GET", SPECIALIST + "/availability"), EVERYONE, NOBODY_ELSE
+    ),
+    # Only the specialist edits their own calendar; the object is looked up before the role is checked.
+    "PUT /api/v1/specialists/{specialist_id}/availability": Rule(
+        call("PUT", SPECIALIST + "/availability", json=WEEK), (403, 403, 200), NOBODY_ELSE
+    ),
+    "GET /api/v1/specialists/{specialist_id}/overrides": Rule(
+        call("GET", SPECIALIST + "/overrides", params=window()), EVERYONE, NOBODY_ELSE
+    ),
+    "POST /api/v1/specialists/{specialist_id}/overrides": Rule(extra_hours, (403, 403, 201), NOBODY_ELSE),
+    "GET /api/v1/slots": Rule(slots, EVERYONE, NOBODY_ELSE),
+    "GET /api/v1/consultations": Rule(call("GET", "/api/v1/consultations"), EVERYONE, EVERYONE),
+    "POST /api/v1/consultations": Rule(book, (201, 201, 403), STAFF_ELSE_NOT_FOUND),
+    "GET /api/v1/consultations/{consultation_id}": Rule(call("GET", CONSULTATION), EVERYONE, NOBODY_ELSE),
+    "POST /api/v1/consultations/{consultation_id}/reschedule": Rule(reschedule, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    "POST /api/v1/consultations/{consultation_id}/cancel": Rule(cancel, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    "POST /api/v1/consultations/{consultation_id}/attendees/{attendee_id}/reissue": Rule(
+        call("POST", CONSULTATION + "/attendees/{attendee}/reissue"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
+    ),
+    "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
+    # A join link is its own credential: whoever holds it, with or without a staff token.
+    "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),
+    "GET /join/{token}": Rule(call("GET", "/join/{token}"), EVERYONE, EVERYONE, anonymous=200),
+}
+
+
+def app_routes(settings: Settings) -> set[str]:
+    return {key for key in handlers(create_app(settings)) if not key.split(" ")[1].startswith(NOT_IN_SCHEMA_PREFIXES)}
+
+
+def test_the_table_covers_exactly_the_routes_of_the_app(settings: Settings) -> None:
+    routes = app_routes(settings)
+    assert set(RULES) - routes == set(), "rules for routes that no longer exist"
+    assert routes - set(RULES) == set(), "routes without a rule: add each to RULES with who may call it"
+
+
+def test_the_table_agrees_with_the_documented_roles_and_statuses(settings: Settings) -> None:
+    app = create_app(settings)
+    documented = operations(app.openapi_schema.to_schema())
+    by_route = handlers(app)
+    for key, rule in RULES.items():
+        _, handler = by_route[key]
+        roles = {getattr(r, "value", r) for r in handler.opt.get("roles", ())}
+        refused = {role for role, status in zip(ROLES, rule.own, strict=True) if status == 403}
+        assert refused == ({r for r in ROLES if r not in roles} if roles else set()), key
+        assert (rule.anonymous != 401) == bool(handler.opt.get("public")), key
+        if key in documented:
+            statuses = {rule.anonymous, *rule.own, *rule.other}
+            missing = {str(s) for s in statuses} - set(documented[key]["responses"])
+            assert not missing, f"{key} answers {missing} but does not document it"
+
+
+async def seed_owner(client: httpx.AsyncClient, world: World, fresh: Fresh) -> Owner:
+    coach = await login(client, world.coach)
+    owner = Owner(world, "", "", "", coach)
+    booked = await client.post("/api/v1/consultations", json=booking(owner, fresh.slot()), headers=coach)
+    assert booked.status_code == 201, booked.text
+    consultation = booked.json()
+    attendees = {a["kind"]: a for a in consultation["attendees"]}
+    owner.consultation_id = consultation["id"]
+    owner.guest_attendee_id = attendees["guest"]["id"]
+    owner.join_token = urlsplit(attendees["participant"]["join_url"]).path.rsplit("/", 1)[1]
+    return owner
+
+
+async def test_every_route_answers_every_caller_as_the_table_says(
+    client: httpx.AsyncClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    fresh = Fresh()
+    worlds = {
+        "A": await seed_world(sessionmaker, name="Jobcenter A", prefix="a-"),
+        "B": await seed_world(sessionmaker, name="Jobcenter B", prefix="b-"),
+    }
+    owners = {name: await seed_owner(client, world, fresh) for name, world in worlds.items()}
+    callers: dict[tuple[str, str], dict[str, str]] = {}
+    for (name, world), role in itertools.product(worlds.items(), ROLES):
+        email = {"admin": world.admin, "coach": world.coach, "specialist": world.specialist}[role]
+        callers[name, role] = await login(client, email)
+
+    wrong = []
+    for key, rule in RULES.items():
+        for owner_name, owner in owners.items():
+            expected: list[tuple[str, dict[str, str], int]] = [("anonymous", {}, rule.anonymous)]
+            for (caller_org, role), headers in callers.items():
+                statuses = rule.own if caller_org == owner_name else rule.other
+                expected.append((f"{role} of {caller_org}", headers, statuses[ROLES.index(role)]))
+            for who, headers, status in expected:
+                request = await rule.build(owner, fresh, client)
+                response = await client.request(
+                    request.method, request.path, json=request.json, params=request.params, headers=headers
+                )
+                if response.status_code != status:
+                    wrong.append(f"{key} on {owner_name}'s objects by {who}: {response.status_code}, not {status}")
+                if response.status_code >= 400:
+                    assert response.headers["content-type"].startswith("application/problem+json"), key
+    assert not wrong, "\n".join(wrong)
