@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
+from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.organizations import routes as organization_routes
 from telecon.participants import routes as participant_routes
@@ -84,7 +85,8 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Litestar:
+    """The app; ``clock`` is where every rule that compares with now reads the time (tests pin it)."""
     settings = settings or Settings()
     jwt_auth = make_jwt_auth(settings)
 
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jobs = None
         app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if settings.redis_url is None:
-            jobs = InProcessJobs(app.state.sessionmaker, settings)
+            jobs = InProcessJobs(app.state.sessionmaker, settings, clock)
             jobs.start()
         try:
             yield
@@ -173,6 +175,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Application-wide objects are state, not dependencies: Litestar resolves two or more independent
         # dependencies of a handler in an anyio task group, which cost every booking 0.2 ms, about a tenth
         # of its CPU (measured). Only the session and the acting user are dependencies.
-        state=State({"settings": settings, "scheduling_policy": policy, "video_policy": video, "jwt_auth": jwt_auth}),
+        state=State(
+            {
+                "settings": settings,
+                "clock": clock,
+                "scheduling_policy": policy,
+                "video_policy": video,
+                "jwt_auth": jwt_auth,
+            }
+        ),
         debug=False,
     )

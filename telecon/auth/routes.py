@@ -14,7 +14,7 @@ from telecon.organizations import services as organizations
 from telecon.organizations.models import User
 from telecon.schemas import Out, Strict
 from telecon.settings import Settings
-from telecon.web import CurrentActor, DbSession, remote_address
+from telecon.web import CurrentActor, DbSession, client_address, current_time
 
 
 class LoginIn(Strict):
@@ -64,13 +64,14 @@ async def login(
         db_session,
         email=data.email,
         password=data.password,
-        remote_address=remote_address(request),
+        remote_address=client_address(request),
         organization_id=data.organization_id,
         policy=services.LoginPolicy(
             max_failures_per_account=settings.login_max_failures_per_account,
             max_failures_per_address=settings.login_max_failures_per_address,
             window=timedelta(minutes=settings.login_failure_window_minutes),
         ),
+        now=current_time(state),
     )
     if actor is None:
         await db_session.commit()  # the failure must count even though the request fails

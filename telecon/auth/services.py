@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from telecon.audit import services as audit
 from telecon.auth import throttle
 from telecon.auth.actor import Actor
 from telecon.auth.passwords import verify_password
+from telecon.db import utcnow
 from telecon.errors import NotAuthenticated
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
@@ -31,6 +32,7 @@ async def authenticate(
     remote_address: str | None,
     policy: LoginPolicy,
     organization_id: uuid.UUID | None = None,
+    now: datetime | None = None,
 ) -> Actor | None:
     """Check a staff login; ``None`` for any wrong combination, after recording the failure.
 
@@ -38,6 +40,7 @@ async def authenticate(
     recent failures is refused before the password is looked at, so guessing stays slow even when the
     guess is right.
     """
+    now = now or utcnow()
     email = organizations.normalise_email(email)
     account_key = throttle.key("login-account", email)
     address_key = throttle.key("login-address", remote_address or "unknown")
@@ -47,6 +50,7 @@ async def authenticate(
         limit=policy.max_failures_per_account,
         window=policy.window,
         message="too many failed logins for this account; try again later",
+        now=now,
     )
     await throttle.refuse_if_exceeded(
         session,
@@ -54,6 +58,7 @@ async def authenticate(
         limit=policy.max_failures_per_address,
         window=policy.window,
         message="too many failed logins from this address; try again later",
+        now=now,
     )
 
     user = await session.scalar(select(User).where(User.email == email))
@@ -64,7 +69,7 @@ async def authenticate(
         chosen = [m for m, _ in memberships if organization_id is None or m.organization_id == organization_id]
         membership = chosen[0] if chosen else None
     if user is None or membership is None:
-        throttle.record_failure(session, account_key, address_key)
+        throttle.record_failure(session, account_key, address_key, now=now)
         return None
     actor = Actor(user.id, membership.organization_id, membership.role, remote_address)
     audit.record(session, actor, "auth.login", "user", user.id)

@@ -31,7 +31,7 @@ from telecon.scheduling.schemas import (
 )
 from telecon.scheduling.services import Guest, SchedulingPolicy
 from telecon.video.services import visible_join_url
-from telecon.web import CurrentActor, DbSession, require_aware, token_caller
+from telecon.web import CurrentActor, DbSession, current_time, require_aware, token_caller
 
 
 def _policy(state: State) -> SchedulingPolicy:
@@ -139,6 +139,7 @@ async def find_slots(
         end=end,
         specialist_id=specialist_id,
         profession=profession,
+        now=current_time(state),
     )
     return SlotsOut(slots=[SlotOut.of(s) for s in found])
 
@@ -166,6 +167,7 @@ async def book_consultation(
         invite_coach=data.invite_coach,
         guests=[Guest(g.name, g.email, g.language) for g in data.guests],
         idempotency_key=idempotency_key,
+        now=current_time(state),
     )
     body = ConsultationOut.of_view(booking.view, _join_urls(policy, booking.actor))
     return Response(body, status_code=201 if booking.created else 200)
@@ -214,7 +216,9 @@ async def reschedule_consultation(
     state: State,
 ) -> ConsultationOut:
     policy = _policy(state)
-    view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
+    view = await services.reschedule_consultation(
+        db_session, actor, policy, consultation_id, starts_at=data.start, now=current_time(state)
+    )
     return ConsultationOut.of_view(view, _join_urls(policy, actor))
 
 

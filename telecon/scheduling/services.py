@@ -559,7 +559,7 @@ async def book_consultation(
         purpose=purpose,
         room_name=jitsi.new_room_name(),
         sequence=0,
-        created_at=(created := utcnow()),
+        created_at=(created := now or utcnow()),
         updated_at=created,
     )
     attendees = [
@@ -601,7 +601,7 @@ async def book_consultation(
         dependents.append(
             IdempotencyKey(
                 id=uuid.uuid4(),
-                created_at=utcnow(),
+                created_at=created,  # housekeeping ends its replay window on the same clock
                 organization_id=actor.organization_id,
                 key=idempotency_key,
                 request_hash=fingerprint,

@@ -18,7 +18,7 @@ from telecon.settings import Settings
 from telecon.templating import local_date_time, pick_language, render, texts
 from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
-from telecon.web import CurrentActor, DbSession, remote_address
+from telecon.web import CurrentActor, DbSession, client_address, current_time
 
 
 def _video(state: State) -> VideoPolicy:
@@ -53,8 +53,7 @@ async def join_info(
     token: FromPath[str], request: Request[Any, Any, Any], db_session: DbSession, state: State
 ) -> JoinOut:
     """What a personal join link allows right now; a Jitsi token only inside the window."""
-    video = _video(state)
-    info = await _open(request, db_session, video, token)
+    info, _ = await _open(request, db_session, state, token)
     return JoinOut(
         status=info.status,
         opens_at=info.opens_at,
@@ -75,8 +74,7 @@ async def join_page(
 ) -> Response[str]:
     """The page people open from their invitation, on a phone or a laptop, without an account."""
     settings = _settings(state)
-    video = _video(state)
-    info = await _open(request, db_session, video, token)
+    info, now = await _open(request, db_session, state, token)
     language = pick_language(info.language)
     nonce = secrets.token_urlsafe(16)
     api_url = settings.external_api_url
@@ -90,7 +88,7 @@ async def join_page(
         nonce=nonce,
         external_api_url=api_url,
         local=lambda instant: local_date_time(instant, info.timezone, t),
-        config_json=_script_json(_page_config(info, language)),
+        config_json=_script_json(_page_config(info, language, now)),
         texts_json=_script_json(
             {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}
             | {k: v for k, v in t.items() if k.startswith("check_")}
@@ -127,9 +125,11 @@ def _script_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
-def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
+def _page_config(info: JoinInfo, language: str, now: datetime) -> dict[str, Any]:
     return {
         "status": info.status,
+        # The countdown runs on the server's clock: a phone's own may be wrong.
+        "now": now.isoformat(timespec="milliseconds"),
         "opensAt": info.opens_at.isoformat(),
         "closesAt": info.closes_at.isoformat(),
         "startsAt": info.starts_at.isoformat(),
@@ -142,12 +142,15 @@ def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
     }
 
 
-async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPolicy, token: str) -> JoinInfo:
-    info = await services.open_join(db_session, video, token, remote_address=remote_address(request))
+async def _open(
+    request: Request[Any, Any, Any], db_session: Any, state: State, token: str
+) -> tuple[JoinInfo, datetime]:
+    now = current_time(state)
+    info = await services.open_join(db_session, _video(state), token, remote_address=client_address(request), now=now)
     if info is None:
         await db_session.commit()  # the miss must count even though the request fails
         raise NotFound(UNKNOWN_LINK, field="token")
-    return info
+    return info, now
 
 
 @post("/api/v1/consultations/{consultation_id:uuid}/attendees/{attendee_id:uuid}/reissue", status_code=200)
