@@ -197,7 +197,9 @@ def forwarded_client(peer: str | None, forwarded_for: list[str], trusted: list[I
     stops the walk at the last trusted hop. Nobody is trusted by default (``TELECON_TRUSTED_PROXIES``), and
     uvicorn's own header handling is off (``telecon serve``), so this is the only place that reads the header.
     """
-    peer_address = _parse_address(peer) if peer else None
+    if not trusted or peer is None:
+        return peer  # the common case, on every authenticated request: nothing to parse
+    peer_address = _parse_address(peer)
     if peer_address is None:
         return peer
     client = peer_address

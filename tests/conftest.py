@@ -59,6 +59,7 @@ def _test_day() -> date:
 
 TEST_DAY = _test_day()
 SESSION_START = datetime.combine(TEST_DAY, time_of_day(6), tzinfo=UTC)
+TEST_DAY_LINE = f"telecon test day: {TEST_DAY.isoformat()} (TELECON_TEST_TODAY; the clock starts at 06:00 UTC)"
 
 
 class SessionClock:
@@ -81,7 +82,12 @@ def now() -> datetime:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"telecon test day: {TEST_DAY.isoformat()} (TELECON_TEST_TODAY; the clock starts at 06:00 UTC)"
+    return TEST_DAY_LINE
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.verbosity < 0:  # -q hides the header; a failure on another day must say which
+        terminalreporter.write_line(TEST_DAY_LINE)
 
 
 def pytest_configure(config: pytest.Config) -> None:
