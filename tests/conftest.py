@@ -182,15 +182,16 @@ async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[A
 class LiveServer:
     """uvicorn serving ``create_app(settings)`` on a loopback port, in a thread with its own event loop.
 
-    As ``telecon serve`` does, uvicorn's own ``X-Forwarded-For`` handling is off.
+    The app runs on ``app_clock`` (the test day's by default); as in ``telecon serve``, uvicorn's own
+    ``X-Forwarded-For`` handling is off.
     """
 
-    def __init__(self, settings: Settings, app_clock: Clock = clock, host: str = "127.0.0.1") -> None:
+    def __init__(self, settings: Settings, app_clock: Clock = clock) -> None:
         self.port = free_port()
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(settings, clock=app_clock),
-            host=host,
+            host="127.0.0.1",
             port=self.port,
             log_level="warning",
             loop="asyncio",
