@@ -26,6 +26,8 @@ from tests.conftest import LiveServer, World, assert_problem, berlin, login, nex
 
 APP_SECRET = "development-jitsi-app-secret-change-me"
 pytestmark = pytest.mark.dates  # join windows open and close on the test day's clock
+# PyJWT checks nbf and exp against the machine's clock; the tests check them against the test day's.
+ON_OUR_CLOCK = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
 def links_of(settings: Settings) -> JoinLinks:
@@ -87,9 +89,6 @@ def decode(token: str, *, audience: str = "telecon") -> dict[str, Any]:
     )
     assert claims["nbf"] <= now().timestamp() < claims["exp"]
     return claims
-
-
-ON_OUR_CLOCK = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
 async def test_coach_sees_links_to_hand_on_but_never_the_specialists(client: httpx.AsyncClient, world: World) -> None:
