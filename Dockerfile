@@ -2,12 +2,12 @@
 #
 #   docker build -t telecon .            or     docker compose build      (compose.yaml)
 #
-# Layout inside the image, the same as a checkout, because telecon finds alembic.ini, migrations/ and
-# templates/ beside its package (telecon/migrate.py: ROOT = Path(__file__).resolve().parent.parent):
-#   /opt/venv       the virtual environment (locked dependencies + telecon installed editable)
-#   /app            the build context minus .dockerignore, owned by root, read-only for the service
-#   /app/var        the only writable directory (SQLite and .eml files when those defaults are used)
-# The service runs as the unprivileged user telecon (uid/gid 10001) with /app as working directory.
+# Layout inside the image:
+#   /opt/venv       the virtual environment: the runtime lock (no test tools) and telecon as an ordinary wheel,
+#                   which carries its templates/ and migrations/ inside the package
+#   /app            the working directory; /app/var is the only writable place (SQLite and .eml files when
+#                   those defaults are used)
+# The service runs as the unprivileged user telecon (uid/gid 10001).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -23,26 +23,22 @@ ENV PATH=/opt/venv/bin:$PATH
 
 # Dependencies first, so that a code change does not reinstall them. Every file is checked against the
 # lock's hashes, and only wheels are accepted (the slim image has no compiler, and an sdist would pull
-# unpinned build dependencies).
-# Note: requirements.lock is compiled with the dev extra, so pytest, pytest-asyncio, ruff, mypy and
-# aiosmtpd (and what they pull in) are installed too. They are inert at run time but add size; a separate
-# runtime lock (`uv pip compile pyproject.toml --generate-hashes -o requirements-runtime.lock`, without
-# --extra dev) would slim the image - then copy and install that file here instead.
-COPY requirements.lock /tmp/requirements.lock
-RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements.lock
+# unpinned build dependencies). requirements-runtime.lock is the service's own: no pytest, ruff or mypy.
+COPY requirements-runtime.lock /tmp/requirements-runtime.lock
+RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements-runtime.lock
 
-# The build backend for the editable install of telecon itself, pinned by hash like everything else.
+# The build backend for telecon itself (hatchling), pinned by hash like everything else.
 COPY requirements-build.lock /tmp/requirements-build.lock
 RUN pip install --require-hashes --only-binary=:all: -r /tmp/requirements-build.lock
 
-# telecon is installed *editable* from /app: its console script and metadata go into /opt/venv, its code
-# stays at /app/telecon, next to alembic.ini and migrations/. A regular (non-editable) install would put the
-# package into site-packages, where migrate.ROOT would not find the migrations. The runtime stage copies the
-# same tree to the same path.
-WORKDIR /app
-COPY . /app
-RUN pip install --no-deps --no-build-isolation --editable /app \
- && python -c "import telecon.migrate as m; assert (m.ROOT / 'alembic.ini').is_file() and (m.ROOT / 'migrations').is_dir(), m.ROOT" \
+# telecon as an ordinary wheel; the source tree stays in this stage.
+WORKDIR /src
+COPY pyproject.toml README.md /src/
+COPY telecon /src/telecon
+COPY templates /src/templates
+COPY migrations /src/migrations
+RUN pip install --no-deps --no-build-isolation /src \
+ && cd / && python -c "import telecon.bundled as b; assert (b.bundled('migrations') / 'env.py').is_file() and (b.bundled('templates') / 'i18n').is_dir()" \
  && telecon --help > /dev/null
 
 # --------------------------------------------------------------------------------------------------------
@@ -65,12 +61,9 @@ RUN groupadd --system --gid 10001 telecon \
 
 COPY --from=build /opt/venv /opt/venv
 
+# Byte-compiled now because the service cannot write to /opt/venv; var/ is the one writable place.
 WORKDIR /app
-COPY . /app
-# Readable but not writable for the service whatever the modes in the checkout were; byte-compiled now
-# because the service cannot write there; var/ is the one writable place.
-RUN chmod -R u=rwX,go=rX /app \
- && python -m compileall -q /app/telecon /app/migrations \
+RUN python -m compileall -q /opt/venv/lib \
  && mkdir -p /app/var/mail \
  && chown -R telecon:telecon /app/var \
  && telecon --help > /dev/null

@@ -47,11 +47,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telecon import migrate
-from telecon.auth.passwords import hash_password
+from telecon.access import Role
 from telecon.db import Base, make_engine, make_sessionmaker
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role
+from telecon.organizations.models import Profession
 from telecon.participants.models import Consent, ConsentKind, Participant
+from telecon.passwords import hash_password
+from telecon.scheduling.links import new_room_name
 from telecon.scheduling.models import (
     Attendee,
     AttendeeKind,
@@ -61,7 +63,6 @@ from telecon.scheduling.models import (
     ConsultationType,
     JitsiRole,
 )
-from telecon.video import jitsi
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -241,7 +242,7 @@ async def seed(engine: AsyncEngine, args: argparse.Namespace, rng: random.Random
                     "ends_at": start + SLOT,
                     "blocked_until": start + SLOT,
                     "status": ConsultationStatus.scheduled,
-                    "room_name": jitsi.new_room_name(),
+                    "room_name": new_room_name(),
                     "sequence": 0,
                 }
             )

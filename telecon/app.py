@@ -19,16 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
+from telecon.auth.services import LoginPolicy
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.organizations import routes as organization_routes
 from telecon.participants import routes as participant_routes
+from telecon.passwords import Passwords
 from telecon.scheduling import routes as scheduling_routes
+from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
-from telecon.video.links import JoinLinks, derive_link_key
 from telecon.video.services import VideoPolicy
 from telecon.web import (
     exception_handlers,
@@ -131,8 +133,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             auth_routes.login,
             auth_routes.me,
             organization_routes.create_user,
+            organization_routes.accept_invitation,
+            organization_routes.decline_invitation,
             organization_routes.list_specialists,
             organization_routes.get_specialist,
+            organization_routes.deactivate_user,
+            organization_routes.reactivate_user,
+            organization_routes.end_membership,
             participant_routes.create_participant,
             participant_routes.list_participants,
             participant_routes.get_participant,
@@ -182,6 +189,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "scheduling_policy": policy,
                 "video_policy": video,
                 "jwt_auth": jwt_auth,
+                "login_policy": LoginPolicy.of(settings),
+                "passwords": Passwords(settings.password_hashing_concurrency),
             }
         ),
         debug=False,

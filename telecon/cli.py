@@ -1,4 +1,4 @@
-"""The ``telecon`` command: serve, worker, db upgrade, create-user, demo."""
+"""The ``telecon`` command: serve, worker, db upgrade, create-user, deactivate-user, reactivate-user, demo."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from telecon import migrate
+from telecon.access import Role
 from telecon.db import make_engine, make_sessionmaker
-from telecon.errors import DomainError
+from telecon.errors import Conflict, DomainError, InvalidInput
+from telecon.organizations import memberships
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role
+from telecon.organizations.models import Profession
 from telecon.settings import Settings
 
 
@@ -40,19 +42,49 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     try:
         async with sessionmaker() as session, session.begin():
             organization = await organizations.get_or_create_organization(session, args.organization)
-            user = await organizations.create_user(
-                session,
-                organization_id=organization.id,
-                email=args.email,
-                password=args.password,
-                role=Role(args.role),
-                display_name=args.name or args.email.split("@")[0],
-                profession=Profession(args.profession) if args.profession else None,
-                languages=args.language or ["de"],
-                timezone=args.timezone,
-                join_existing=True,
+            if args.add_membership:
+                user = await organizations.add_membership(
+                    session, organization_id=organization.id, email=args.email, role=Role(args.role)
+                )
+            else:
+                if not args.password:
+                    raise InvalidInput("a new account needs --password", field="password")
+                try:
+                    user = await organizations.create_user(
+                        session,
+                        organization_id=organization.id,
+                        email=args.email,
+                        password=args.password,
+                        role=Role(args.role),
+                        display_name=args.name or args.email.split("@")[0],
+                        profession=Profession(args.profession) if args.profession else None,
+                        languages=args.language or ["de"],
+                        timezone=args.timezone,
+                    )
+                except Conflict as error:
+                    raise Conflict(
+                        "an account with this email already exists and was left unchanged; to make it a member of"
+                        " this organization as well, run the command again with --add-membership",
+                        field=error.field,
+                    ) from None
+        if args.add_membership:
+            print(
+                f"the existing account {user.email} is now a {args.role} of {organization.name!r} (organization id"
+                f" {organization.id}); its password, name, profession, languages and time zone were NOT changed"
             )
-        print(f"{args.role} {user.email} is a member of {organization.name!r} (organization id {organization.id})")
+        else:
+            print(f"{args.role} {user.email} created in {organization.name!r} (organization id {organization.id})")
+    finally:
+        await engine.dispose()
+
+
+async def _set_account_active(settings: Settings, email: str, *, active: bool) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            user = await memberships.set_account_active(session, email, active=active)
+        state = "active again" if active else "deactivated: no login, no token, not bookable"
+        print(f"{user.email} is {state} in every organization")
     finally:
         await engine.dispose()
 
@@ -70,11 +102,23 @@ async def _demo(settings: Settings) -> None:
         print("  " + line)
 
 
+def links_follow_the_server(settings: Settings, host: str, port: int) -> Settings:
+    """In development without ``TELECON_PUBLIC_URL``, join links point at the address being served."""
+    if "public_url" in settings.model_fields_set or settings.env != "development":
+        return settings
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (compared, not bound): every interface, so loopback works
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from telecon.app import create_app, freeze_startup_heap
 
+    settings = links_follow_the_server(settings, args.host, args.port)
     asyncio.run(_upgrade(settings))
     if args.demo:
         asyncio.run(_demo(settings))
@@ -113,13 +157,22 @@ def parser() -> argparse.ArgumentParser:
 
     user = commands.add_parser("create-user", help="create a staff user and, if needed, the organization")
     user.add_argument("--email", required=True)
-    user.add_argument("--password", required=True)
+    user.add_argument("--password", help="required for a new account; never changes an existing one")
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--organization", required=True, help="organization name; created if it does not exist")
     user.add_argument("--name", help="display name (default: the part of the email before @)")
     user.add_argument("--profession", choices=[p.value for p in Profession])
     user.add_argument("--language", action="append", help="a language spoken; repeat for several")
     user.add_argument("--timezone", default="Europe/Berlin")
+    user.add_argument(
+        "--add-membership",
+        action="store_true",
+        help="the email already has an account: make it a member of this organization too, changing nothing else",
+    )
+
+    for name, what in (("deactivate-user", "switch an account off"), ("reactivate-user", "switch an account on")):
+        switch = commands.add_parser(name, help=f"{what} in every organization (admins act per organization)")
+        switch.add_argument("--email", required=True)
 
     commands.add_parser("demo", help="seed a demo organization and print its logins")
     return root
@@ -145,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "create-user":
             asyncio.run(_upgrade(settings))
             asyncio.run(_create_user(settings, args))
+        elif args.command in ("deactivate-user", "reactivate-user"):
+            asyncio.run(_upgrade(settings))
+            asyncio.run(_set_account_active(settings, args.email, active=args.command == "reactivate-user"))
         elif args.command == "demo":
             asyncio.run(_upgrade(settings))
             asyncio.run(_demo(settings))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
+import enum
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, MetaData, Table, bindparam, event, insert, literal, select
+from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
@@ -63,6 +61,11 @@ class IdMixin:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
 
 
+def enum_column(enum_type: type[enum.StrEnum], name: str) -> Enum:
+    """A portable enum stored as a short string with a CHECK, so adding a value needs no type migration."""
+    return Enum(enum_type, name=name, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
+
+
 # --- statements that save round trips -------------------------------------------------------------
 
 
@@ -92,52 +95,6 @@ def parse_instant(text: str) -> datetime:
     """An instant from ``json_rows``: PostgreSQL writes its offset, SQLite stores UTC without one."""
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def column_values(row: Base) -> dict[str, Any]:
-    """The attributes set on a new ORM object, for a Core INSERT that skips the unit of work."""
-    return {key: value for key, value in vars(row).items() if not key.startswith("_")}
-
-
-async def insert_rows(session: AsyncSession, rows: list[Base]) -> None:
-    """INSERT new ORM objects without the unit of work, in the order of their tables' first rows.
-
-    PostgreSQL gets one statement (a data-modifying CTE per row; foreign keys are checked at its end), so a
-    booking's five tables cost one round trip. SQLite, in-process, gets one INSERT per table.
-    """
-    groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        values = column_values(row)
-        groups[row.__table__.name, tuple(values)].append(values)  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name != "postgresql":
-        for (table_name, _), values_list in groups.items():
-            await session.execute(insert(Base.metadata.tables[table_name]), values_list)
-        return
-    shape = tuple((table_name, columns, len(values_list)) for (table_name, columns), values_list in groups.items())
-    statement, names = _insert_statement(shape)
-    flat = [value for values_list in groups.values() for row_values in values_list for value in row_values.values()]
-    connection = await session.connection()
-    await connection.execute(statement, dict(zip(names, flat, strict=True)))
-
-
-@functools.cache
-def _insert_statement(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> tuple[Executable, tuple[str, ...]]:
-    """The statement and its parameter names, in row order, built once per shape (tables, columns, row counts).
-
-    Building costs more than running, and a booking has only a handful of shapes (two to eight attendees,
-    with or without a key). One single-row CTE per row: SQLAlchemy caches the compiled form of those, not of
-    multi-row VALUES.
-    """
-    ctes, names = [], []
-    for t, (table_name, columns, count) in enumerate(shape):
-        table: Table = Base.metadata.tables[table_name]
-        for r in range(count):
-            values = {}
-            for column in columns:
-                names.append(name := f"t{t}_{r}_{column}")
-                values[column] = bindparam(name, type_=table.c[column].type)
-            ctes.append(insert(table).values(values).cte(f"insert_{table_name}_{r}"))
-    return select(literal(True)).add_cte(*ctes), tuple(names)
 
 
 def make_engine(url: str, *, pool_size: int = 40, **kwargs: Any) -> AsyncEngine:
@@ -177,14 +134,3 @@ def make_engine(url: str, *, pool_size: int = 40, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Yield a session that commits when the caller finishes and rolls back when it raises."""
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise

@@ -8,11 +8,12 @@ from datetime import time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.passwords import hash_password
+from telecon.access import Role
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role, User
+from telecon.organizations.models import Profession, User
 from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Participant
 from telecon.participants.services import case_file_entry
+from telecon.passwords import hash_password
 from telecon.scheduling.models import AvailabilityRule, ConsultationType
 
 DEMO_ORGANIZATION = "Jobcenter Demo (Service Point Gesundheit und Arbeit)"

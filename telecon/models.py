@@ -1,10 +1,10 @@
 """Import every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
 from telecon.audit.models import AuditEvent
-from telecon.auth.models import FailedAttempt
+from telecon.auth.models import FailedAttempt, KnownAddress
 from telecon.db import Base
 from telecon.notifications.models import OutboxMessage
-from telecon.organizations.models import Membership, Organization, User
+from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
 from telecon.participants.models import CaseFileEntry, Consent, Participant
 from telecon.scheduling.models import (
     Attendee,
@@ -27,7 +27,9 @@ __all__ = [
     "ConsultationType",
     "FailedAttempt",
     "IdempotencyKey",
+    "KnownAddress",
     "Membership",
+    "MembershipInvitation",
     "Organization",
     "OutboxMessage",
     "Participant",

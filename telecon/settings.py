@@ -47,9 +47,19 @@ class Settings(BaseSettings):
     join_opens_minutes: int = Field(default=15, ge=0)
     join_closes_minutes: int = Field(default=30, ge=0)
 
-    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_free_failures: int = Field(default=3, ge=1)
+    """Wrong passwords one address may try for one account before each further try has to wait."""
+    login_max_delay_seconds: int = Field(default=900, ge=1)
+    """The wait doubles with every further failure (2 s, 4 s, 8 s, …) up to this."""
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    """Failures from one address across all accounts within the window before it gets 429."""
+    login_max_failures_per_account: int = Field(default=10, ge=1)
+    """Failures for one account across all addresses within the window before unknown addresses get 429."""
     login_failure_window_minutes: int = Field(default=15, ge=1)
+    login_known_address_days: int = Field(default=90, ge=1)
+    """How long an address an account logged in from stays exempt from the account-wide cap."""
+    password_hashing_concurrency: int = Field(default=2, ge=1, le=64)
+    """Argon2 hashes (64 MiB each) one process computes at once, in worker threads; more wait in line."""
 
     jitsi_domain: str = "meet.jitsi.example"
     jitsi_app_id: str = "telecon"

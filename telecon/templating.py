@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+from telecon.bundled import bundled
+
+TEMPLATES_DIR = bundled("templates")
 DEFAULT_LANGUAGE = "de"
 
 

@@ -15,11 +15,12 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.middleware import AuthenticationResult
 from litestar.params import SkipValidation
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.actor import Actor, Caller
+from telecon.access import Actor, Caller
 from telecon.clock import Clock
 from telecon.errors import DomainError, InvalidInput, TooManyRequests
 from telecon.organizations import services as organizations
@@ -146,9 +147,24 @@ async def _token_caller(token: Token, connection: ASGIConnection[Any, Any, Any, 
     return Caller(user_id, organization_id, client_address(connection))
 
 
+class BearerOnly(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware reads whatever follows the first space; we accept only ``Bearer <jwt>``.
+
+    A token sent as ``Basic <jwt>`` (or with no scheme) is a client mistake that must not silently work:
+    proxies and logs treat ``Basic`` credentials differently from bearer tokens (RFC 6750, RFC 7235).
+    """
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        scheme, _, token = connection.headers.get(self.auth_header, "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # the scheme word is case-insensitive (RFC 7235)
+            raise NotAuthorizedException("send the token as 'Authorization: Bearer <token>'")
+        return await self.authenticate_token(encoded_token=token.strip(), connection=connection)
+
+
 def make_jwt_auth(settings: Settings) -> JWTAuth[Caller, Token]:
     return JWTAuth[Caller, Token](
         retrieve_user_handler=_token_caller,
+        authentication_middleware_class=BearerOnly,
         token_secret=settings.secret_key.get_secret_value(),
         default_token_expiration=timedelta(minutes=settings.access_token_minutes),
         exclude=["^/schema"],

@@ -28,22 +28,13 @@ log = logging.getLogger("telecon.worker")
 IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
 
 
-def login_policy(settings: Settings) -> auth.LoginPolicy:
-    return auth.LoginPolicy(
-        max_failures_per_account=settings.login_max_failures_per_account,
-        max_failures_per_address=settings.login_max_failures_per_address,
-        window=timedelta(minutes=settings.login_failure_window_minutes),
-    )
-
-
 async def run_housekeeping(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime
 ) -> dict[str, int]:
     async with sessionmaker() as session, session.begin():
-        # Every throttle window (login, join links) is shorter than a day.
-        failures = await throttle.purge(
-            session, older_than=max(login_policy(settings).window, timedelta(hours=1)), now=now
-        )
+        # Every throttle (login, join links) looks back a day at most.
+        kept = max(auth.LoginPolicy.of(settings).longest_memory, timedelta(hours=1))
+        failures = await throttle.purge(session, older_than=kept, now=now)
         keys = await session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_REPLAY_WINDOW)
         )

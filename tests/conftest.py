@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon import migrate
 from telecon.app import create_app
-from telecon.auth.passwords import hash_password
 from telecon.clock import Clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.models import Base
+from telecon.passwords import hash_password
 from telecon.settings import Settings
 
 POSTGRES_URL = os.environ.get("TELECON_TEST_DATABASE_URL")
@@ -253,8 +253,9 @@ class World:
 async def seed_world(
     sessionmaker: async_sessionmaker[AsyncSession], name: str = "Jobcenter Test", prefix: str = ""
 ) -> World:
+    from telecon.access import Role
     from telecon.organizations import services as organizations
-    from telecon.organizations.models import Profession, Role
+    from telecon.organizations.models import Profession
     from telecon.participants.models import Consent, ConsentKind, Participant
     from telecon.scheduling.models import AvailabilityRule, ConsultationType
 

@@ -6,10 +6,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit.models import AuditEvent
-from telecon.auth.actor import Actor
 from telecon.db import utcnow
-from telecon.organizations.models import Role
 
 
 def event(

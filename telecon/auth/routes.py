@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from litestar import Request, get, post
@@ -12,6 +11,7 @@ from litestar.security.jwt import JWTAuth, Token
 from telecon.auth import services
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
+from telecon.organizations.schemas import InvitationOut, MembershipOut
 from telecon.schemas import Out, Strict
 from telecon.settings import Settings
 from telecon.web import CurrentActor, DbSession, client_address, current_time
@@ -31,12 +31,6 @@ class TokenOut(Out):
     role: str
 
 
-class MembershipOut(Out):
-    organization_id: uuid.UUID
-    organization_name: str
-    role: str
-
-
 class MeOut(Out):
     id: uuid.UUID
     email: str
@@ -47,6 +41,8 @@ class MeOut(Out):
     languages: list[str]
     timezone: str
     memberships: list[MembershipOut]
+    invitations: list[InvitationOut]
+    """Organizations that invited this account; nothing changes until it accepts one."""
 
 
 @post("/api/v1/auth/login", opt={"public": True}, status_code=200)
@@ -66,11 +62,8 @@ async def login(
         password=data.password,
         remote_address=client_address(request),
         organization_id=data.organization_id,
-        policy=services.LoginPolicy(
-            max_failures_per_account=settings.login_max_failures_per_account,
-            max_failures_per_address=settings.login_max_failures_per_address,
-            window=timedelta(minutes=settings.login_failure_window_minutes),
-        ),
+        policy=state.login_policy,
+        passwords=state.passwords,
         now=current_time(state),
     )
     if actor is None:
@@ -101,5 +94,11 @@ async def me(db_session: DbSession, actor: CurrentActor) -> MeOut:
         timezone=user.timezone,
         memberships=[
             MembershipOut(organization_id=o.id, organization_name=o.name, role=m.role.value) for m, o in memberships
+        ],
+        invitations=[
+            InvitationOut(
+                id=i.id, organization_id=o.id, organization_name=o.name, role=i.role.value, invited_at=i.created_at
+            )
+            for i, o in await organizations.pending_invitations(db_session, user.id)
         ],
     )

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from telecon.db import Base, IdMixin, utcnow
-from telecon.organizations.models import enum_column
+from telecon.db import Base, IdMixin, enum_column, utcnow
 
 
 class OutboxStatus(enum.StrEnum):

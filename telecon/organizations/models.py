@@ -4,16 +4,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from telecon.db import Base, IdMixin, utcnow
-
-
-class Role(enum.StrEnum):
-    admin = "admin"
-    coach = "coach"
-    specialist = "specialist"
+from telecon.access import Role
+from telecon.db import Base, IdMixin, enum_column, utcnow
 
 
 class Profession(enum.StrEnum):
@@ -25,11 +20,6 @@ class Profession(enum.StrEnum):
     addiction_counsellor = "addiction_counsellor"
     social_worker = "social_worker"
     other = "other"
-
-
-def enum_column(enum_type: type[enum.StrEnum], name: str) -> Enum:
-    """A portable enum stored as a short string with a CHECK, so adding a value needs no type migration."""
-    return Enum(enum_type, name=name, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
 
 
 class Organization(IdMixin, Base):
@@ -53,14 +43,39 @@ class User(IdMixin, Base):
     languages: Mapped[list[str]] = mapped_column(default=list)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
     is_active: Mapped[bool] = mapped_column(default=True)
+    """Account-wide, an operator's act (``telecon deactivate-user``): off, the user can act nowhere."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Membership(IdMixin, Base):
+    """A user's role in one organization; a specialist of a network holds one per organization."""
+
     __tablename__ = "membership"
     __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    """Set by an admin of the organization: the user keeps the account (and other organizations) but cannot
+    act here, and as a specialist is neither listed nor booked here. Ending a membership deletes the row;
+    the audit trail keeps that it existed. See ``telecon.organizations.eligibility``."""
+
+
+class MembershipInvitation(IdMixin, Base):
+    """An organization's offer of a membership to an account that already existed when an admin added it.
+
+    Only the account holder can turn it into a membership (or decline it); until then the inviting
+    organization sees nothing of the account. Accepted and declined invitations are deleted; the audit
+    trail keeps what happened.
+    """
+
+    __tablename__ = "membership_invitation"
+    __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

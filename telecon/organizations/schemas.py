@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
-from telecon.organizations.models import Profession, Role, User
+from telecon.access import Role
+from telecon.organizations.models import Membership, Profession, User
 from telecon.schemas import Email, Language, Name, Out, Strict
 
 
@@ -26,6 +28,22 @@ class UserOut(Out):
     role: Role
 
 
+class MembershipOut(Out):
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+
+
+class InvitationOut(Out):
+    """An organization's pending offer of a membership; accept or decline it under ``/api/v1/me/invitations``."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+    invited_at: datetime
+
+
 class SpecialistOut(Out):
     id: uuid.UUID
     display_name: str
@@ -41,4 +59,24 @@ class SpecialistOut(Out):
             profession=user.profession,
             languages=user.languages,
             timezone=user.timezone,
+        )
+
+
+class MemberOut(Out):
+    """A user's membership in the caller's organization; ``active: false`` until an admin reactivates it."""
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    role: Role
+    active: bool
+    deactivated_at: datetime | None
+
+    @classmethod
+    def of(cls, membership: Membership) -> MemberOut:
+        return cls(
+            user_id=membership.user_id,
+            organization_id=membership.organization_id,
+            role=membership.role,
+            active=membership.deactivated_at is None,
+            deactivated_at=membership.deactivated_at,
         )

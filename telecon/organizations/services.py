@@ -4,14 +4,15 @@ import uuid
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor
-from telecon.auth.passwords import hash_password
 from telecon.errors import Conflict, InvalidInput, NotFound
-from telecon.organizations.models import Membership, Organization, Profession, Role, User
+from telecon.organizations import eligibility
+from telecon.organizations.models import Membership, MembershipInvitation, Organization, Profession, User
+from telecon.passwords import Passwords, hash_password
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -49,42 +50,55 @@ async def create_user(
     profession: Profession | None = None,
     languages: Sequence[str] = ("de",),
     timezone: str = "Europe/Berlin",
-    join_existing: bool = False,
 ) -> User:
-    """Create a staff user with a membership; ``join_existing`` adds a known user to one more organization.
+    """Create a new account with its first membership; an address that already has an account is a conflict.
 
-    A specialist may serve several organizations of a network; the API never joins existing users, so one
-    organization's admin cannot learn which addresses another organization uses.
+    Joining an existing account to another organization is a separate, explicit act (``add_membership``
+    for operators, ``add_user``'s invitation for admins), never a side effect of creating.
     """
     email = normalise_email(email)
-    check_timezone(timezone)
-    if role is Role.specialist and profession is None:
-        raise InvalidInput("a specialist needs a profession", field="profession")
-    user = await session.scalar(select(User).where(User.email == email))
-    if user is not None and not join_existing:
-        raise Conflict("a user with this email already exists", field="email")
+    _check_profile(role, profession, timezone)
+    if await session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict("an account with this email already exists", field="email")
+    if password_hash is None:
+        if not password:
+            raise InvalidInput("a password is required", field="password")
+        password_hash = hash_password(password)
+    return await _new_account(
+        session,
+        organization_id=organization_id,
+        email=email,
+        role=role,
+        display_name=display_name,
+        password_hash=password_hash,
+        profession=profession,
+        languages=languages,
+        timezone=timezone,
+    )
+
+
+async def add_membership(session: AsyncSession, *, organization_id: uuid.UUID, email: str, role: Role) -> User:
+    """An operator (the command line) makes an existing account a member of one more organization.
+
+    Nothing of the account changes: not its password, name, profession, languages or time zone. Audited
+    as ``membership.added_by_operator`` with no acting user, since the operator has no account.
+    """
+    user = await session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
-        if password_hash is None:
-            if not password:
-                raise InvalidInput("a password is required", field="password")
-            password_hash = hash_password(password)
-        user = User(
-            email=email,
-            display_name=display_name,
-            password_hash=password_hash,
-            profession=profession,
-            languages=list(languages),
-            timezone=timezone,
-        )
-        session.add(user)
-        await session.flush()
-    else:
-        membership = await session.scalar(
-            select(Membership).where(Membership.user_id == user.id, Membership.organization_id == organization_id)
-        )
-        if membership is not None:
-            raise Conflict("this user is already a member of the organization", field="email")
+        raise NotFound("no account has this email", field="email")
+    if await membership_of(session, user.id, organization_id) is not None:
+        raise Conflict("this account is already a member of the organization", field="email")
+    if role is Role.specialist and user.profession is None:
+        raise InvalidInput("this account has no profession, so it cannot be a specialist", field="profession")
     session.add(Membership(user_id=user.id, organization_id=organization_id, role=role))
+    await session.execute(
+        delete(MembershipInvitation).where(
+            MembershipInvitation.user_id == user.id, MembershipInvitation.organization_id == organization_id
+        )
+    )
+    audit.record(
+        session, None, "membership.added_by_operator", "user", user.id, organization_id=organization_id, role=role.value
+    )
     await session.flush()
     return user
 
@@ -92,6 +106,7 @@ async def create_user(
 async def add_user(
     session: AsyncSession,
     actor: Actor,
+    passwords: Passwords,
     *,
     email: str,
     password: str,
@@ -100,31 +115,185 @@ async def add_user(
     profession: Profession | None,
     languages: Sequence[str],
     timezone: str,
-) -> User:
+) -> uuid.UUID:
+    """An admin adds someone to their organization by email; the id of the person's account is returned.
+
+    The answer must not tell the admin whether the address already has an account in another organization
+    (another job centre's staff list is none of their business). So a new address gets an account and a
+    membership, while an address that already has an account gets a pending invitation, which only the
+    account holder can accept (``GET /api/v1/me``); its password and profile are never touched. Both cost
+    one argon2 hash, answer with the same status and fields, and leave the same ``user.added`` event in the
+    organization's audit trail. An address that is already a member of the admin's own organization, or
+    invited to it, is a 409 either way.
+
+    What stays visible afterwards, honestly: until the holder accepts, an invited account is not in the
+    organization (the id answers 404 like any unknown id, it is missing from the specialist list) and the
+    password the admin chose does not log in. So an admin who checks can tell, after the fact, that the
+    address had an account somewhere; not where, not whose, and without any access to it. Likewise, once
+    the holder declines, the address can be invited again (201 where a created account's second request is
+    409). Closing that too needs every new account to be activated by its holder through an emailed link.
+    """
     actor.require(Role.admin)
-    user = await create_user(
+    email = normalise_email(email)
+    _check_profile(role, profession, timezone)
+    existing = await session.scalar(select(User).where(User.email == email))
+    if existing is not None and await _member_or_invited(session, existing.id, actor.organization_id):
+        raise Conflict("this address is already a member of your organization or invited to it", field="email")
+    password_hash = await passwords.hash(password)  # for an invitation too: both answers take as long
+    if existing is None:
+        user = await _new_account(
+            session,
+            organization_id=actor.organization_id,
+            email=email,
+            role=role,
+            display_name=display_name,
+            password_hash=password_hash,
+            profession=profession,
+            languages=languages,
+            timezone=timezone,
+        )
+        user_id = user.id
+    else:
+        user_id = existing.id
+        invitation = MembershipInvitation(
+            user_id=user_id, organization_id=actor.organization_id, role=role, invited_by_id=actor.user_id
+        )
+        session.add(invitation)
+        await session.flush()
+        invited = audit.event(
+            actor,
+            "membership.invited",
+            "user",
+            user_id,
+            invitation_id=str(invitation.id),
+            inviting_organization_id=str(actor.organization_id),
+            role=role.value,
+        )
+        # For operators only (no organization): in the inviting organization's trail it would tell the admin
+        # that the address had an account. The holder's acceptance is recorded there.
+        invited.organization_id = None
+        session.add(invited)
+    audit.record(session, actor, "user.added", "user", user_id, role=role.value)
+    return user_id
+
+
+async def pending_invitations(
+    session: AsyncSession, user_id: uuid.UUID
+) -> list[tuple[MembershipInvitation, Organization]]:
+    rows = await session.execute(
+        select(MembershipInvitation, Organization)
+        .join(Organization, Organization.id == MembershipInvitation.organization_id)
+        .where(MembershipInvitation.user_id == user_id)
+        .order_by(MembershipInvitation.created_at)
+    )
+    return [(i, o) for i, o in rows]
+
+
+async def accept_invitation(
+    session: AsyncSession, actor: Actor, invitation_id: uuid.UUID
+) -> tuple[Membership, Organization]:
+    """The account holder accepts an organization's invitation: only now does the membership exist."""
+    invitation, organization = await _own_invitation(session, actor, invitation_id)
+    if await membership_of(session, actor.user_id, invitation.organization_id) is not None:
+        raise Conflict("you are already a member of this organization", field="invitation_id")
+    membership = Membership(user_id=actor.user_id, organization_id=invitation.organization_id, role=invitation.role)
+    session.add(membership)
+    await session.delete(invitation)
+    audit.record(
         session,
-        organization_id=actor.organization_id,
+        actor,
+        "membership.accepted",
+        "user",
+        actor.user_id,
+        organization_id=invitation.organization_id,
+        role=invitation.role.value,
+    )
+    await session.flush()
+    return membership, organization
+
+
+async def decline_invitation(session: AsyncSession, actor: Actor, invitation_id: uuid.UUID) -> None:
+    """The account holder declines; the inviting organization is not told (the invitation just stays unanswered)."""
+    invitation, _ = await _own_invitation(session, actor, invitation_id)
+    declined = audit.event(
+        actor,
+        "membership.declined",
+        "user",
+        actor.user_id,
+        invitation_id=str(invitation.id),
+        inviting_organization_id=str(invitation.organization_id),
+    )
+    declined.organization_id = None  # for operators only, like the invitation itself
+    session.add(declined)
+    await session.delete(invitation)
+    await session.flush()
+
+
+async def _own_invitation(
+    session: AsyncSession, actor: Actor, invitation_id: uuid.UUID
+) -> tuple[MembershipInvitation, Organization]:
+    row = (
+        await session.execute(
+            select(MembershipInvitation, Organization)
+            .join(Organization, Organization.id == MembershipInvitation.organization_id)
+            .where(MembershipInvitation.id == invitation_id, MembershipInvitation.user_id == actor.user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such invitation", field="invitation_id")
+    return row[0], row[1]
+
+
+async def _member_or_invited(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
+    if await membership_of(session, user_id, organization_id) is not None:
+        return True
+    invited = await session.scalar(
+        select(MembershipInvitation.id).where(
+            MembershipInvitation.user_id == user_id, MembershipInvitation.organization_id == organization_id
+        )
+    )
+    return invited is not None
+
+
+def _check_profile(role: Role, profession: Profession | None, timezone: str) -> None:
+    check_timezone(timezone)
+    if role is Role.specialist and profession is None:
+        raise InvalidInput("a specialist needs a profession", field="profession")
+
+
+async def _new_account(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    email: str,
+    role: Role,
+    display_name: str,
+    password_hash: str,
+    profession: Profession | None,
+    languages: Sequence[str],
+    timezone: str,
+) -> User:
+    user = User(
         email=email,
-        password=password,
-        role=role,
         display_name=display_name,
+        password_hash=password_hash,
         profession=profession,
-        languages=languages,
+        languages=list(languages),
         timezone=timezone,
     )
-    audit.record(session, actor, "user.created", "user", user.id, role=role.value)
+    session.add(user)
+    await session.flush()
+    session.add(Membership(user_id=user.id, organization_id=organization_id, role=role))
+    await session.flush()
     return user
 
 
 # Built once: every authenticated request asks it (see telecon.web.provide_actor).
-_ROLE_IN = select(Membership.role).where(
-    Membership.user_id == bindparam("user_id"), Membership.organization_id == bindparam("organization_id")
-)
+_ROLE_IN = eligibility.current_role(bindparam("user_id"), bindparam("organization_id"))
 
 
 async def role_in(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Role | None:
-    """The user's role in the organization, or ``None`` when the membership is gone."""
+    """The user's role in the organization, or ``None`` when the membership is gone or switched off."""
     # On the session's connection: a plain Core query skips the ORM's execution path (measured: it matters here).
     connection = await session.connection()
     role: Role | None = await connection.scalar(_ROLE_IN, {"user_id": user_id, "organization_id": organization_id})
@@ -132,16 +301,19 @@ async def role_in(session: AsyncSession, user_id: uuid.UUID, organization_id: uu
 
 
 async def membership_of(session: AsyncSession, user_id: uuid.UUID, organization_id: uuid.UUID) -> Membership | None:
+    """The user's membership in the organization while it counts (see ``eligibility.active_member_of``)."""
     return await session.scalar(
-        select(Membership).where(Membership.user_id == user_id, Membership.organization_id == organization_id)
+        select(Membership).join(User, eligibility.active_member_of(organization_id)).where(User.id == user_id)
     )
 
 
 async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Membership, Organization]]:
+    """The organizations the user may act in now, oldest membership first."""
     rows = await session.execute(
         select(Membership, Organization)
         .join(Organization, Organization.id == Membership.organization_id)
-        .where(Membership.user_id == user_id)
+        .join(User, eligibility.active_member_of(Organization.id))
+        .where(User.id == user_id)
         .order_by(Membership.created_at, Organization.name)
     )
     return [(m, o) for m, o in rows]
@@ -156,14 +328,7 @@ async def list_specialists(
     language: str | None = None,
 ) -> list[User]:
     query = (
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.organization_id == organization_id,
-            Membership.role == Role.specialist,
-            User.is_active.is_(True),
-        )
-        .order_by(User.display_name)
+        select(User).join(Membership, eligibility.bookable_specialist_of(organization_id)).order_by(User.display_name)
     )
     if profession is not None:
         query = query.where(User.profession == profession)
@@ -177,14 +342,11 @@ async def list_specialists(
 
 
 async def get_specialist(session: AsyncSession, organization_id: uuid.UUID, specialist_id: uuid.UUID) -> User:
+    """A bookable specialist of the organization; a deactivated or former one is not found, like a stranger."""
     user = await session.scalar(
         select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            User.id == specialist_id,
-            Membership.organization_id == organization_id,
-            Membership.role == Role.specialist,
-        )
+        .join(Membership, eligibility.bookable_specialist_of(organization_id))
+        .where(User.id == specialist_id)
     )
     if user is None:
         raise NotFound("no such specialist", field="specialist_id")

@@ -7,12 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor
 from telecon.db import utcnow
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Role
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
 
 STAFF_WHO_MANAGE_PARTICIPANTS = (Role.admin, Role.coach)

@@ -11,11 +11,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Profession, Role, User
+from telecon.organizations.models import Profession, User
 from telecon.scheduling.models import AvailabilityOverride, AvailabilityRule, ConsultationType, OverrideKind
 
 

@@ -7,8 +7,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from telecon.db import Base, IdMixin, utcnow
-from telecon.organizations.models import enum_column
+from telecon.db import Base, IdMixin, enum_column, utcnow
 
 LONGEST_CONSULTATION = timedelta(minutes=480)
 """The longest duration a consultation type may have."""
@@ -121,7 +120,7 @@ class Attendee(IdMixin, Base):
     language: Mapped[str] = mapped_column(String(16), default="de")
     jitsi_role: Mapped[JitsiRole] = mapped_column(enum_column(JitsiRole, "jitsi_role"))
     token_nonce: Mapped[str] = mapped_column(String(64))
-    """Random input of the join-link token (see ``telecon.video.links``); useless without the server key."""
+    """Random input of the join-link token (see ``telecon.scheduling.links``); useless without the server key."""
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """SHA-256 of the join-link token; the token itself is never stored."""
     revoked_at: Mapped[datetime | None]

@@ -9,9 +9,10 @@ from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from telecon.auth.actor import Actor
+from telecon.access import Actor
 from telecon.organizations.models import Profession
-from telecon.scheduling import availability, services
+from telecon.scheduling import availability, booking, services
+from telecon.scheduling.booking import Guest
 from telecon.scheduling.models import Attendee, ConsultationStatus
 from telecon.scheduling.schemas import (
     AvailabilityIn,
@@ -29,7 +30,7 @@ from telecon.scheduling.schemas import (
     SlotsOut,
     parse_clock,
 )
-from telecon.scheduling.services import Guest, SchedulingPolicy
+from telecon.scheduling.services import SchedulingPolicy
 from telecon.video.services import visible_join_url
 from telecon.web import CurrentActor, DbSession, current_time, require_aware, token_caller
 
@@ -155,7 +156,7 @@ async def book_consultation(
     """Book a slot: 201 when created, 200 when the same ``Idempotency-Key`` and body came before."""
     # No CurrentActor here: the booking checks the caller's membership in its own first query.
     policy = _policy(state)
-    booking = await services.book_consultation(
+    booked = await booking.book_consultation(
         db_session,
         token_caller(request),
         policy,
@@ -169,8 +170,8 @@ async def book_consultation(
         idempotency_key=idempotency_key,
         now=current_time(state),
     )
-    body = ConsultationOut.of_view(booking.view, _join_urls(policy, booking.actor))
-    return Response(body, status_code=201 if booking.created else 200)
+    body = ConsultationOut.of_view(booked.view, _join_urls(policy, booked.actor))
+    return Response(body, status_code=201 if booked.created else 200)
 
 
 @get("/api/v1/consultations")
@@ -194,7 +195,7 @@ async def list_consultations(
         participant_id=participant_id,
         status=status,
     )
-    return [ConsultationSummaryOut.of(c) for c in found]
+    return [ConsultationSummaryOut.of(c, available) for c, available in found]
 
 
 @get("/api/v1/consultations/{consultation_id:uuid}")

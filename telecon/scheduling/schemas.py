@@ -200,14 +200,18 @@ class ConsultationSummaryOut(Out):
     consultation_type_id: uuid.UUID
     booked_by_id: uuid.UUID | None
     sequence: int
+    specialist_available: bool
+    """``False``: the specialist was deactivated or left the organization; a scheduled consultation then
+    needs a new specialist (cancel it and book again), and the specialist's link opens no video room."""
 
     @classmethod
-    def of(cls, c: Consultation) -> ConsultationSummaryOut:
-        return cls(**_summary_fields(c))
+    def of(cls, c: Consultation, specialist_available: bool) -> ConsultationSummaryOut:
+        return cls(**_summary_fields(c, specialist_available))
 
 
-def _summary_fields(c: Consultation) -> dict[str, Any]:
+def _summary_fields(c: Consultation, specialist_available: bool) -> dict[str, Any]:
     return {
+        "specialist_available": specialist_available,
         "id": c.id,
         "status": c.status,
         "start": c.starts_at,
@@ -234,7 +238,7 @@ class ConsultationOut(ConsultationSummaryOut):
     def of_view(cls, view: ConsultationView, join_url: Callable[[Attendee], str | None]) -> ConsultationOut:
         c = view.consultation
         return cls(
-            **_summary_fields(c),
+            **_summary_fields(c, view.specialist_available),
             purpose=c.purpose,
             room=c.room_name,
             cancel_reason=c.cancel_reason,

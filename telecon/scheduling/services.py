@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,38 +10,35 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ScalarSelect, Select, String, Uuid, and_, bindparam, func, select, update
+from sqlalchemy import ScalarSelect, Select, Uuid, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.auth.actor import Actor, Caller
-from telecon.db import Base, UTCDateTime, insert_rows, json_rows, parse_instant, utcnow
+from telecon.audit.models import AuditEvent
+from telecon.db import UTCDateTime, json_rows, parse_instant, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
 from telecon.notifications import outbox
 from telecon.notifications.models import OutboxMessage
+from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Membership, Profession, Role, User
+from telecon.organizations.models import Profession, User
 from telecon.participants import services as participants
-from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Participant
+from telecon.participants.models import CaseFileEntry, CaseFileKind
 from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
+from telecon.scheduling.links import JoinLinks
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
     Attendee,
-    AttendeeKind,
     AvailabilityOverride,
     AvailabilityRule,
     Consultation,
     ConsultationStatus,
     ConsultationType,
-    IdempotencyKey,
-    JitsiRole,
     OverrideKind,
 )
-from telecon.video import jitsi
-from telecon.video.links import JoinLinks
 
 BOOKERS = (Role.admin, Role.coach)
 EXCLUSION_VIOLATION = "23P01"
@@ -63,18 +58,19 @@ class Slot:
     end: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Guest:
-    name: str
-    email: str | None
-    language: str
-
-
 @dataclass(slots=True)
 class ConsultationView:
     consultation: Consultation
     attendees: list[Attendee] = field(default_factory=list)
     notifications: list[OutboxMessage] = field(default_factory=list)
+    specialist_available: bool = True
+    """``False`` once the specialist was switched off or left the organization: it needs a new specialist."""
+
+
+SPECIALIST_AVAILABLE = eligibility.specialist_available(Consultation.specialist_id, Consultation.organization_id).label(
+    "specialist_available"
+)
+"""A column for consultation queries: whether the consultation's specialist may still hold it."""
 
 
 # --- slots -------------------------------------------------------------------------------------------
@@ -151,7 +147,7 @@ async def find_slots(
         specialists = [await organizations.get_specialist(session, actor.organization_id, specialist_id)]
     else:
         specialists = await organizations.list_specialists(session, actor.organization_id, profession=profession)
-    specialists = [s for s in specialists if _type_allows(consultation_type.professions, s.profession)]
+    specialists = [s for s in specialists if type_allows(consultation_type.professions, s.profession)]
     if not specialists:
         return []
     duration = timedelta(minutes=consultation_type.duration_minutes)
@@ -179,12 +175,12 @@ async def find_slots(
     return found
 
 
-def _type_allows(allowed: list[str], profession: Profession | None) -> bool:
+def type_allows(allowed: list[str], profession: Profession | None) -> bool:
     """An empty list allows every profession."""
     return not allowed or (profession is not None and profession.value in allowed)
 
 
-def _calendar_columns(specialist_id: Any) -> tuple[ScalarSelect[list[list[Any]]], ScalarSelect[list[list[Any]]]]:
+def calendar_columns(specialist_id: Any) -> tuple[ScalarSelect[list[list[Any]]], ScalarSelect[list[list[Any]]]]:
     """A specialist's weekly rules and the overrides touching [:start, :end), as two JSON columns.
 
     Part of a bigger query, so that checking a start against the calendar costs no round trip of its own.
@@ -207,13 +203,13 @@ def _calendar_columns(specialist_id: Any) -> tuple[ScalarSelect[list[list[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Calendar:
+class Calendar:
     rules: list[slot_rules.WeeklyRule]
     absences: list[slot_rules.Interval]
     extras: list[slot_rules.Interval]
 
     @classmethod
-    def parse(cls, rules_rows: list[list[Any]], override_rows: list[list[Any]]) -> _Calendar:
+    def parse(cls, rules_rows: list[list[Any]], override_rows: list[list[Any]]) -> Calendar:
         rules = [
             slot_rules.WeeklyRule(weekday, time.fromisoformat(lo), time.fromisoformat(hi))
             for weekday, lo, hi in rules_rows
@@ -224,24 +220,24 @@ class _Calendar:
         return cls(rules, overrides[OverrideKind.absence], overrides[OverrideKind.extra])
 
 
-def _calendar_window(starts_at: datetime) -> dict[str, datetime]:
+def calendar_window(starts_at: datetime) -> dict[str, datetime]:
     # Wide enough for the longest consultation type; overrides outside the slot do not change the answer.
     return {"start": starts_at, "end": starts_at + LONGEST_CONSULTATION}
 
 
-_SPECIALIST_CALENDAR = select(*_calendar_columns(bindparam("specialist_id", type_=Uuid())))
+_SPECIALIST_CALENDAR = select(*calendar_columns(bindparam("specialist_id", type_=Uuid())))
 
 
-async def _specialist_calendar(session: AsyncSession, specialist_id: uuid.UUID, starts_at: datetime) -> _Calendar:
+async def _specialist_calendar(session: AsyncSession, specialist_id: uuid.UUID, starts_at: datetime) -> Calendar:
     row = (
-        await session.execute(_SPECIALIST_CALENDAR, {"specialist_id": specialist_id, **_calendar_window(starts_at)})
+        await session.execute(_SPECIALIST_CALENDAR, {"specialist_id": specialist_id, **calendar_window(starts_at)})
     ).one()
-    return _Calendar.parse(*row)
+    return Calendar.parse(*row)
 
 
-def _require_on_grid(
+def require_on_grid(
     policy: SchedulingPolicy,
-    calendar: _Calendar,
+    calendar: Calendar,
     zone: ZoneInfo,
     duration: timedelta,
     starts_at: datetime,
@@ -268,7 +264,7 @@ def _require_on_grid(
         raise InvalidInput("the start is not an available slot of this specialist", field="start")
 
 
-async def _check_free(
+async def check_free(
     session: AsyncSession,
     specialist_id: uuid.UUID,
     starts_at: datetime,
@@ -288,341 +284,9 @@ async def _check_free(
         raise Conflict("the specialist is already booked at this time", field="start")
 
 
-def _is_exclusion_violation(error: IntegrityError) -> bool:
+def is_exclusion_violation(error: IntegrityError) -> bool:
     orig = error.orig
     return EXCLUSION_VIOLATION in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None))
-
-
-# --- booking -----------------------------------------------------------------------------------------
-
-
-def request_fingerprint(**fields: Any) -> str:
-    canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay(stored_hash: str | None, fingerprint: str) -> bool:
-    """Whether a stored Idempotency-Key answers this request (``True``) or it is new (``False``)."""
-    if stored_hash is None:
-        return False
-    if stored_hash != fingerprint:
-        raise InvalidInput("this Idempotency-Key was used with a different request", field="Idempotency-Key")
-    return True
-
-
-async def _stored_key(session: AsyncSession, actor: Actor, key: str) -> IdempotencyKey | None:
-    return await session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.organization_id == actor.organization_id, IdempotencyKey.key == key)
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _BookingContext:
-    """What a booking checks and copies, read as plain columns: no ORM objects on the hot path."""
-
-    caller_role: Role | None
-    participant_id: uuid.UUID
-    participant_name: str
-    participant_email: str | None
-    participant_language: str
-    easy_language: bool
-    duration_minutes: int
-    buffer_minutes: int
-    professions: list[str]
-    specialist_name: str
-    specialist_email: str
-    specialist_languages: list[str]
-    timezone: str
-    profession: Profession | None
-    consented: bool | None
-    rules: list[list[Any]]
-    overrides: list[list[Any]]
-    stored_hash: str | None
-    stored_consultation_id: uuid.UUID | None
-
-
-def _booking_context_query() -> Select[*tuple[Any, ...]]:
-    """Built once: the booking path runs it on every request, and building costs more than running.
-
-    One round trip for everything a booking checks: the caller's own membership, participant, type and
-    specialist (tenant-scoped), the current video consent, the specialist's calendar around the start and an
-    earlier use of the key.
-    """
-    caller = aliased(Membership)
-    caller_role = (
-        select(caller.role)
-        .where(caller.user_id == bindparam("caller_id"), caller.organization_id == bindparam("organization_id"))
-        .scalar_subquery()
-    )
-    video_consent = (
-        select(Consent.granted)
-        .where(Consent.participant_id == Participant.id, Consent.kind == ConsentKind.video_consultation)
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-        .limit(1)
-        .correlate(Participant)
-        .scalar_subquery()
-    )
-    stored = select(IdempotencyKey).where(
-        IdempotencyKey.organization_id == Participant.organization_id,
-        IdempotencyKey.key == bindparam("idempotency_key", type_=String()),
-    )
-    rules, overrides = _calendar_columns(User.id)
-    columns = {
-        "caller_role": caller_role,
-        "participant_id": Participant.id,
-        "participant_name": Participant.display_name,
-        "participant_email": Participant.email,
-        "participant_language": Participant.preferred_language,
-        "easy_language": Participant.easy_language,
-        "duration_minutes": ConsultationType.duration_minutes,
-        "buffer_minutes": ConsultationType.buffer_minutes,
-        "professions": ConsultationType.professions,
-        "specialist_name": User.display_name,
-        "specialist_email": User.email,
-        "specialist_languages": User.languages,
-        "timezone": User.timezone,
-        "profession": User.profession,
-        "consented": video_consent,
-        "rules": rules.correlate(User),
-        "overrides": overrides.correlate(User),
-        "stored_hash": stored.with_only_columns(IdempotencyKey.request_hash).correlate(Participant).scalar_subquery(),
-        "stored_consultation_id": stored.with_only_columns(IdempotencyKey.consultation_id)
-        .correlate(Participant)
-        .scalar_subquery(),
-    }
-    return (
-        select(*(column.label(name) for name, column in columns.items()))
-        .select_from(Participant)
-        .join(
-            ConsultationType,
-            and_(
-                ConsultationType.id == bindparam("consultation_type_id"),
-                ConsultationType.organization_id == Participant.organization_id,
-            ),
-        )
-        .join(
-            Membership,
-            and_(
-                Membership.user_id == bindparam("specialist_id"),
-                Membership.organization_id == Participant.organization_id,
-                Membership.role == Role.specialist,
-            ),
-        )
-        .join(User, User.id == Membership.user_id)
-        .where(
-            Participant.id == bindparam("participant_id"), Participant.organization_id == bindparam("organization_id")
-        )
-    )
-
-
-_BOOKING_CONTEXT = _booking_context_query()
-
-
-async def _booking_context(
-    session: AsyncSession,
-    caller: Caller | Actor,
-    *,
-    participant_id: uuid.UUID,
-    consultation_type_id: uuid.UUID,
-    specialist_id: uuid.UUID,
-    starts_at: datetime,
-    idempotency_key: str | None,
-) -> tuple[Actor, _BookingContext]:
-    parameters = {
-        "caller_id": caller.user_id,
-        "participant_id": participant_id,
-        "organization_id": caller.organization_id,
-        "consultation_type_id": consultation_type_id,
-        "specialist_id": specialist_id,
-        "idempotency_key": idempotency_key,
-        **_calendar_window(starts_at),
-    }
-    # On the session's connection, not through the session: no ORM entities, and less CPU (measured).
-    connection = await session.connection()
-    row = (await connection.execute(_BOOKING_CONTEXT, parameters)).first()
-    if row is None:
-        # Something is not there (for this organization). Who asks comes first (401, 403), then the single
-        # lookups say what is missing, as a 404.
-        actor = _verified(caller, await organizations.role_in(session, caller.user_id, caller.organization_id))
-        await participants.get_participant(session, actor, participant_id)
-        await get_consultation_type(session, actor.organization_id, consultation_type_id)
-        await organizations.get_specialist(session, actor.organization_id, specialist_id)
-        raise NotFound("no such participant, consultation type or specialist")
-    context = _BookingContext(**row._mapping)
-    return _verified(caller, context.caller_role), context
-
-
-def _verified(caller: Caller | Actor, role: Role | None) -> Actor:
-    """The caller as a booker of the organization: 401 without a membership, 403 for another role."""
-    actor = Caller(caller.user_id, caller.organization_id, caller.remote_address).verified(role)
-    actor.require(*BOOKERS)
-    return actor
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    view: ConsultationView
-    created: bool
-    """``False``: an idempotent replay of an earlier booking."""
-    actor: Actor
-    """The caller, as their membership stood when booking."""
-
-
-def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:
-    nonce, token_hash = links.issue()
-    # Every column set, so that all attendees of a booking share one statement shape (see insert_rows).
-    fields: dict[str, Any] = {"user_id": None, "participant_id": None, "email": None, "language": "de", **values}
-    return Attendee(
-        id=uuid.uuid4(),
-        consultation_id=consultation.id,
-        kind=kind,
-        name=name,
-        jitsi_role=JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
-        token_nonce=nonce,
-        token_hash=token_hash,
-        revoked_at=None,
-        first_joined_at=None,
-        last_joined_at=None,
-        join_count=0,
-        **fields,
-    )
-
-
-async def book_consultation(
-    session: AsyncSession,
-    caller: Caller | Actor,
-    policy: SchedulingPolicy,
-    *,
-    participant_id: uuid.UUID,
-    specialist_id: uuid.UUID,
-    consultation_type_id: uuid.UUID,
-    starts_at: datetime,
-    purpose: str | None,
-    invite_coach: bool = False,
-    guests: Sequence[Guest] = (),
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Booking:
-    """Book a consultation for a coach or admin of the caller's organization.
-
-    The caller's membership is checked in the booking's own context query rather than before it: one round
-    trip less on the busiest write. An ``Actor`` is checked again the same way.
-    """
-    if starts_at.tzinfo is None:
-        raise InvalidInput("a time needs an offset", field="start")
-    starts_at = starts_at.astimezone(UTC)
-    fingerprint = request_fingerprint(
-        participant_id=participant_id,
-        specialist_id=specialist_id,
-        consultation_type_id=consultation_type_id,
-        start=starts_at.isoformat(),
-        purpose=purpose,
-        invite_coach=invite_coach,
-        guests=[(g.name, g.email, g.language) for g in guests],
-    )
-    actor, context = await _booking_context(
-        session,
-        caller,
-        participant_id=participant_id,
-        consultation_type_id=consultation_type_id,
-        specialist_id=specialist_id,
-        starts_at=starts_at,
-        idempotency_key=idempotency_key,
-    )
-    if _replay(context.stored_hash, fingerprint) and context.stored_consultation_id is not None:
-        return Booking(await get_consultation(session, actor, context.stored_consultation_id), False, actor)
-    if not context.consented:
-        raise Conflict("the participant has not consented to video consultations", field="participant_id")
-    if not _type_allows(context.professions, context.profession):
-        raise InvalidInput("this consultation type does not allow the specialist's profession", field="specialist_id")
-    duration = timedelta(minutes=context.duration_minutes)
-    calendar = _Calendar.parse(context.rules, context.overrides)
-    _require_on_grid(policy, calendar, ZoneInfo(context.timezone), duration, starts_at, now)
-    ends_at = starts_at + duration
-    blocked_until = ends_at + timedelta(minutes=context.buffer_minutes)
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so check-then-insert is safe.
-        # PostgreSQL: the exclusion constraint refuses the INSERT instead, race or no race.
-        await _check_free(session, specialist_id, starts_at, blocked_until)
-
-    consultation = Consultation(
-        id=uuid.uuid4(),
-        organization_id=actor.organization_id,
-        participant_id=participant_id,
-        specialist_id=specialist_id,
-        booked_by_id=actor.user_id,
-        consultation_type_id=consultation_type_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        blocked_until=blocked_until,
-        status=ConsultationStatus.scheduled,
-        purpose=purpose,
-        room_name=jitsi.new_room_name(),
-        sequence=0,
-        created_at=(created := now or utcnow()),
-        updated_at=created,
-    )
-    attendees = [
-        _attendee(
-            policy.links,
-            consultation,
-            AttendeeKind.participant,
-            context.participant_name,
-            participant_id=participant_id,
-            email=context.participant_email,
-            language="de-x-simple" if context.easy_language else context.participant_language,
-        ),
-        _attendee(
-            policy.links,
-            consultation,
-            AttendeeKind.specialist,
-            context.specialist_name,
-            user_id=specialist_id,
-            email=context.specialist_email,
-            language=(context.specialist_languages or ["de"])[0],
-        ),
-    ]
-    if invite_coach:
-        coach = await session.get_one(User, actor.user_id)
-        attendees.append(
-            _attendee(
-                policy.links, consultation, AttendeeKind.coach, coach.display_name, user_id=coach.id, email=coach.email
-            )
-        )
-    attendees += [
-        _attendee(policy.links, consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language)
-        for g in guests
-    ]
-    dependents: list[Base] = [
-        *attendees,
-        *_record_change(session, actor, consultation, "booked", add=False),
-    ]
-    if idempotency_key is not None:
-        dependents.append(
-            IdempotencyKey(
-                id=uuid.uuid4(),
-                created_at=created,  # housekeeping ends its replay window on the same clock
-                organization_id=actor.organization_id,
-                key=idempotency_key,
-                request_hash=fingerprint,
-                consultation_id=consultation.id,
-            )
-        )
-    try:
-        # The consultation first: its rows' foreign keys point at it (SQLite checks them at once).
-        await insert_rows(session, [consultation, *dependents])
-    except IntegrityError as error:
-        if idempotency_key is not None:
-            # Lost a race to the same key: the winner's booking answers, in a fresh transaction.
-            await session.rollback()
-            stored = await _stored_key(session, actor, idempotency_key)
-            if stored is not None and _replay(stored.request_hash, fingerprint):
-                return Booking(await get_consultation(session, actor, stored.consultation_id), False, actor)
-        if _is_exclusion_violation(error):
-            raise Conflict("the specialist is already booked at this time", field="start") from None
-        raise
-    notifications = [row for row in dependents if isinstance(row, OutboxMessage)]
-    return Booking(ConsultationView(consultation, attendees, notifications), True, actor)
 
 
 CASE_FILE_KIND = {
@@ -632,7 +296,7 @@ CASE_FILE_KIND = {
 }
 
 
-def _record_change(
+def record_change(
     session: AsyncSession,
     actor: Actor,
     consultation: Consultation,
@@ -640,9 +304,9 @@ def _record_change(
     *,
     add: bool = True,
     **details: Any,
-) -> list[Base]:
+) -> tuple[CaseFileEntry, OutboxMessage, AuditEvent]:
     """What every change of a consultation writes: case file, outbox and audit, in the same transaction."""
-    rows: list[Base] = [
+    rows = (
         participants.case_file_entry(
             consultation.organization_id,
             consultation.participant_id,
@@ -665,7 +329,7 @@ def _record_change(
             payload={"consultation_id": str(consultation.id), "sequence": consultation.sequence},
         ),
         audit.event(actor, f"consultation.{verb}", "consultation", consultation.id, **details),
-    ]
+    )
     if add:
         session.add_all(rows)
     return rows
@@ -692,14 +356,21 @@ async def _load(session: AsyncSession, actor: Actor, consultation_id: uuid.UUID,
 
 
 async def get_consultation(session: AsyncSession, actor: Actor, consultation_id: uuid.UUID) -> ConsultationView:
-    consultation = await _load(session, actor, consultation_id)
+    row = (
+        await session.execute(
+            _visible(actor).add_columns(SPECIALIST_AVAILABLE).where(Consultation.id == consultation_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such consultation", field="consultation_id")
+    consultation, specialist_available = row
     attendees = await session.scalars(
         select(Attendee).where(Attendee.consultation_id == consultation.id).order_by(Attendee.kind, Attendee.name)
     )
     notifications = await session.scalars(
         select(OutboxMessage).where(OutboxMessage.consultation_id == consultation.id).order_by(OutboxMessage.created_at)
     )
-    return ConsultationView(consultation, list(attendees), list(notifications))
+    return ConsultationView(consultation, list(attendees), list(notifications), bool(specialist_available))
 
 
 async def list_consultations(
@@ -712,8 +383,9 @@ async def list_consultations(
     participant_id: uuid.UUID | None = None,
     status: ConsultationStatus | None = None,
     limit: int = 500,
-) -> list[Consultation]:
-    query = _visible(actor)
+) -> list[tuple[Consultation, bool]]:
+    """The consultations the actor may see, each with whether its specialist is still available."""
+    query = _visible(actor).add_columns(SPECIALIST_AVAILABLE)
     if start is not None:
         query = query.where(Consultation.ends_at > start)
     if end is not None:
@@ -724,7 +396,8 @@ async def list_consultations(
         query = query.where(Consultation.participant_id == participant_id)
     if status is not None:
         query = query.where(Consultation.status == status)
-    return list(await session.scalars(query.order_by(Consultation.starts_at).limit(limit)))
+    rows = await session.execute(query.order_by(Consultation.starts_at).limit(limit))
+    return [(consultation, bool(available)) for consultation, available in rows]
 
 
 # --- changing ----------------------------------------------------------------------------------------
@@ -746,21 +419,27 @@ async def reschedule_consultation(
     if consultation.status is not ConsultationStatus.scheduled:
         raise Conflict(f"a {consultation.status.value} consultation cannot be rescheduled", field="consultation_id")
     consultation_type = await session.get_one(ConsultationType, consultation.consultation_type_id)
-    specialist = await session.get_one(User, consultation.specialist_id)
+    try:
+        specialist = await organizations.get_specialist(session, actor.organization_id, consultation.specialist_id)
+    except NotFound:
+        raise Conflict(
+            "the specialist no longer serves this organization; cancel and book another specialist",
+            field="specialist_id",
+        ) from None
     duration = timedelta(minutes=consultation_type.duration_minutes)
     calendar = await _specialist_calendar(session, specialist.id, starts_at)
-    _require_on_grid(policy, calendar, ZoneInfo(specialist.timezone), duration, starts_at, now)
+    require_on_grid(policy, calendar, ZoneInfo(specialist.timezone), duration, starts_at, now)
     ends_at = starts_at + duration
     blocked_until = ends_at + timedelta(minutes=consultation_type.buffer_minutes)
-    await _check_free(session, specialist.id, starts_at, blocked_until, ignore=consultation.id)
+    await check_free(session, specialist.id, starts_at, blocked_until, ignore=consultation.id)
     previous = consultation.starts_at
     consultation.starts_at, consultation.ends_at, consultation.blocked_until = starts_at, ends_at, blocked_until
     consultation.sequence += 1
-    _record_change(session, actor, consultation, "rescheduled", previous_starts_at=previous.isoformat())
+    record_change(session, actor, consultation, "rescheduled", previous_starts_at=previous.isoformat())
     try:
         await session.flush()
     except IntegrityError as error:
-        if _is_exclusion_violation(error):
+        if is_exclusion_violation(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
     return await get_consultation(session, actor, consultation.id)
@@ -782,6 +461,6 @@ async def cancel_consultation(
         .where(Attendee.consultation_id == consultation.id, Attendee.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    _record_change(session, actor, consultation, "cancelled")
+    record_change(session, actor, consultation, "cancelled")
     await session.flush()
     return await get_consultation(session, actor, consultation.id)

@@ -1,42 +1,21 @@
-"""Jitsi room names, join-link secrets, join windows and the JWTs Prosody checks.
+"""Join windows and the JWTs Prosody checks (room names and join links: ``telecon.scheduling.links``).
 
 Pure and I/O-free so the claim rules can be tested without a Jitsi server.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 import re
-import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import jwt
 
 WindowStatus = Literal["early", "open", "ended", "cancelled"]
 
-ROOM_PREFIX = "tc-"
 _ROOM_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
-
-
-def new_room_name() -> str:
-    """A fresh 128-bit room name: unguessable, URL- and JID-safe, free of personal data."""
-    # The prefix keeps the name from ever being all digits: Prosody reads JSON numbers as floats.
-    random_part = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
-    return ROOM_PREFIX + random_part
-
-
-def new_join_token() -> str:
-    """A 256-bit secret for a join link; only its hash is stored."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_join_token(token: str) -> str:
-    """The stored form of a join token, so a database leak yields no usable links."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,18 +101,6 @@ def _flag(value: bool, jaas: bool) -> bool | str:
     if jaas:
         return "true" if value else "false"
     return value
-
-
-def join_window(
-    starts_at: datetime, ends_at: datetime, opens_minutes: int, closes_minutes: int
-) -> tuple[datetime, datetime]:
-    """When attendees may join: ``opens_minutes`` before the start until ``closes_minutes`` after the end."""
-    _require_aware(starts_at=starts_at, ends_at=ends_at)
-    if ends_at <= starts_at:
-        raise ValueError("ends_at must be after starts_at")
-    if opens_minutes < 0 or closes_minutes < 0:
-        raise ValueError("join window minutes must not be negative")
-    return starts_at - timedelta(minutes=opens_minutes), ends_at + timedelta(minutes=closes_minutes)
 
 
 def window_status(now: datetime, opens_at: datetime, closes_at: datetime, cancelled: bool) -> WindowStatus:

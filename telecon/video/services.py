@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.auth import throttle
-from telecon.auth.actor import Actor
 from telecon.db import utcnow
 from telecon.errors import Conflict, NotFound
-from telecon.organizations.models import Organization, Role, User
+from telecon.organizations import eligibility
+from telecon.organizations.models import Organization, User
+from telecon.scheduling.links import JoinLinks, hash_join_token
 from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
 from telecon.video import jitsi
-from telecon.video.links import JoinLinks
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,9 @@ class VideoPolicy:
     closes_after: timedelta = timedelta(minutes=30)
     max_misses_per_address: int = 30
     miss_window: timedelta = timedelta(minutes=15)
+
+
+_SPECIALIST_AVAILABLE = eligibility.specialist_available(Consultation.specialist_id, Consultation.organization_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,9 @@ async def open_join(
     now = now or utcnow()
     row = (
         await session.execute(
-            select(Attendee, Consultation)
+            select(Attendee, Consultation, _SPECIALIST_AVAILABLE)
             .join(Consultation, Consultation.id == Attendee.consultation_id)
-            .where(Attendee.token_hash == jitsi.hash_join_token(token))
+            .where(Attendee.token_hash == hash_join_token(token))
         )
     ).first()
     if row is None:
@@ -79,12 +83,14 @@ async def open_join(
             message="too many unknown join links from this address; try again later",
             now=now,
         )
-        throttle.record_failure(session, address_key, now=now)
+        throttle.record_failure(session, address_key, at=now)
         return None
-    attendee, consultation = row
+    attendee, consultation, specialist_available = row
     opens_at = consultation.starts_at - policy.opens_before
     closes_at = consultation.ends_at + policy.closes_after
-    cancelled = consultation.status is ConsultationStatus.cancelled or attendee.revoked_at is not None
+    # A specialist switched off or gone from the organization no longer enters its rooms.
+    switched_off = attendee.kind is AttendeeKind.specialist and not specialist_available
+    cancelled = consultation.status is ConsultationStatus.cancelled or attendee.revoked_at is not None or switched_off
     status = jitsi.window_status(now, opens_at, closes_at, cancelled)
     token_jwt = None
     if status == "open":

@@ -23,13 +23,14 @@ from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.actor import Actor
-from telecon.organizations.models import Organization, Role, User
+from telecon.access import Actor, Role
+from telecon.organizations.models import Organization, User
+from telecon.scheduling.booking import book_consultation
+from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, OverrideKind
-from telecon.scheduling.services import SchedulingPolicy, book_consultation
+from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.templating import local_date_time, texts
-from telecon.video.links import JoinLinks, derive_link_key
 from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday, now
 
 CHROMIUM = Path("/usr/bin/chromium")

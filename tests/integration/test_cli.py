@@ -10,7 +10,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.organizations.models import Membership, Organization, User
+from telecon.audit.models import AuditEvent
+from telecon.organizations.models import Membership, Organization, Profession, User
 from telecon.settings import Settings
 from tests.conftest import LiveServer
 
@@ -40,19 +41,6 @@ async def test_create_user_bootstraps_an_organization_and_can_log_in(
     assert "Jobcenter Nord" in done.stdout
     assert "a long enough password" not in done.stdout + done.stderr
 
-    # The same specialist joins a second organization of the network.
-    again = telecon(
-        settings, "create-user", "--email", "dr.lang@example.org", "--password", "ignored for existing users",
-        "--role", "specialist", "--organization", "Jobcenter Süd", "--profession", "psychologist",
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    twice = telecon(
-        settings, "create-user", "--email", "dr.lang@example.org", "--password", "x" * 12,
-        "--role", "specialist", "--organization", "Jobcenter Süd", "--profession", "psychologist",
-    )  # fmt: skip
-    assert twice.returncode == 2
-    assert "already a member" in twice.stderr
-
     async with sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == "dr.lang@example.org"))
         assert user is not None
@@ -60,7 +48,7 @@ async def test_create_user_bootstraps_an_organization_and_can_log_in(
         organizations = await session.scalars(
             select(Organization.name).join(Membership).where(Membership.user_id == user.id)
         )
-        assert sorted(organizations) == ["Jobcenter Nord", "Jobcenter Süd"]
+        assert sorted(organizations) == ["Jobcenter Nord"]
 
     with LiveServer(settings) as server:
         async with httpx.AsyncClient(base_url=server.url) as client:
@@ -69,6 +57,105 @@ async def test_create_user_bootstraps_an_organization_and_can_log_in(
             )
     assert response.status_code == 200, response.text
     assert response.json()["role"] == "specialist"
+
+
+async def test_create_user_refuses_an_existing_email_without_add_membership(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Organization B's admin created the address first; an operator of A must not silently attach it."""
+    first = telecon(
+        settings, "create-user", "--email", "shared@example.org", "--password", "the holder's password",
+        "--role", "coach", "--organization", "Jobcenter B", "--name", "Holder",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = telecon(
+        settings, "create-user", "--email", "Shared@Example.org", "--password", "the operator's password",
+        "--role", "admin", "--organization", "Jobcenter A", "--name", "Operator's idea",
+    )  # fmt: skip
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    assert "--add-membership" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert await _organizations_of(sessionmaker, "shared@example.org") == ["Jobcenter B"]
+    assert await _logs_in(settings, "shared@example.org", "the holder's password")
+    assert not await _logs_in(settings, "shared@example.org", "the operator's password")
+    # A new account still needs its password.
+    no_password = telecon(settings, "create-user", "--email", "new@example.org", "--role", "coach",
+                          "--organization", "Jobcenter A")  # fmt: skip
+    assert no_password.returncode == 2
+    assert "--password" in no_password.stderr
+
+
+async def test_add_membership_attaches_the_account_and_says_what_it_left_alone(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    created = telecon(
+        settings, "create-user", "--email", "dr.lang@example.org", "--password", "a long enough password",
+        "--role", "specialist", "--organization", "Jobcenter Nord", "--profession", "psychologist",
+        "--language", "de", "--language", "ar",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    # A typo must not create an account: --add-membership needs one that exists.
+    typo = telecon(
+        settings, "create-user", "--email", "dr.lnag@example.org", "--role", "specialist",
+        "--organization", "Jobcenter Süd", "--add-membership",
+    )  # fmt: skip
+    assert typo.returncode == 2
+    assert "no account has this email" in typo.stderr
+    async with sessionmaker() as session:
+        assert await session.scalar(select(User).where(User.email == "dr.lnag@example.org")) is None
+
+    # The same specialist joins a second organization of the network; what else was given changes nothing.
+    joined = telecon(
+        settings, "create-user", "--email", "dr.lang@example.org", "--password", "a different password",
+        "--role", "specialist", "--organization", "Jobcenter Süd", "--profession", "physician",
+        "--name", "Someone Else", "--language", "tr", "--timezone", "Europe/Istanbul", "--add-membership",
+    )  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    assert "Jobcenter Süd" in joined.stdout
+    assert "password, name, profession, languages and time zone were NOT changed" in joined.stdout
+    assert "a different password" not in joined.stdout + joined.stderr
+    assert await _organizations_of(sessionmaker, "dr.lang@example.org") == ["Jobcenter Nord", "Jobcenter Süd"]
+    async with sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.email == "dr.lang@example.org"))
+        assert user is not None
+        assert (user.display_name, user.profession, user.languages, user.timezone) == (
+            "dr.lang", Profession.psychologist, ["de", "ar"], "Europe/Berlin",
+        )  # fmt: skip
+        south = await session.scalar(select(Organization.id).where(Organization.name == "Jobcenter Süd"))
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "membership.added_by_operator"))
+        assert event is not None
+        assert (event.actor_id, event.organization_id, event.object_id) == (None, south, user.id)
+        assert event.details == {"role": "specialist"}
+    assert await _logs_in(settings, "dr.lang@example.org", "a long enough password")
+    assert not await _logs_in(settings, "dr.lang@example.org", "a different password")
+
+    twice = telecon(
+        settings, "create-user", "--email", "dr.lang@example.org", "--role", "specialist",
+        "--organization", "Jobcenter Süd", "--add-membership",
+    )  # fmt: skip
+    assert twice.returncode == 2
+    assert "already a member" in twice.stderr
+
+
+async def _organizations_of(sessionmaker: async_sessionmaker[AsyncSession], email: str) -> list[str]:
+    async with sessionmaker() as session:
+        names = await session.scalars(
+            select(Organization.name)
+            .join(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(User.email == email)
+        )
+        return sorted(names)
+
+
+async def _logs_in(settings: Settings, email: str, password: str) -> bool:
+    with LiveServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code in (200, 401), response.text
+    return response.status_code == 200
 
 
 def test_create_user_refuses_a_specialist_without_profession(settings: Settings) -> None:

@@ -131,7 +131,7 @@ async def _attempts_around(sessionmaker: async_sessionmaker[AsyncSession], insta
     async with sessionmaker() as session, session.begin():
         session.add_all(
             [
-                FailedAttempt(key="account:old", attempted_at=instant - timedelta(hours=2)),
+                FailedAttempt(key="account:old", attempted_at=instant - timedelta(days=2)),  # failures count for a day
                 FailedAttempt(key="account:fresh", attempted_at=instant),
             ]
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,33 +24,45 @@ from telecon.scheduling.models import Consultation, ConsultationStatus
 from tests.conftest import POSTGRES_URL, World, seed_world
 
 
-async def _scratch_postgres() -> str:
-    """A database of its own, so that downgrading does not pull the schema from under other tests."""
+async def _on_postgres_server(statement: str) -> None:
     assert POSTGRES_URL is not None
     url = make_url(POSTGRES_URL)
-    name = f"{url.database}_migrations"
     admin = await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, password=url.password, database="postgres"
     )
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def _scratch_postgres() -> AsyncIterator[str]:
+    """A database of its own, so that downgrading does not pull the schema from under other tests; dropped after."""
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    name = f"{url.database}_migrations"
+    await _on_postgres_server(f'DROP DATABASE IF EXISTS "{name}"')
+    await _on_postgres_server(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _on_postgres_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def scratch_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
-    elif POSTGRES_URL:
-        url = await _scratch_postgres()
-    else:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}")
+        yield engine
+        await engine.dispose()
+        return
+    if not POSTGRES_URL:
         pytest.skip("TELECON_TEST_DATABASE_URL is not set (.ci/run sets it)")
-    engine = make_engine(url)
-    yield engine
-    await engine.dispose()
+    async with _scratch_postgres() as url:
+        engine = make_engine(url)
+        yield engine
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -58,9 +71,10 @@ async def postgres_engine() -> AsyncIterator[AsyncEngine]:
     exclusion constraint (SQLite serialises bookings instead)."""
     if not POSTGRES_URL:
         pytest.skip("TELECON_TEST_DATABASE_URL is not set (.ci/run sets it)")
-    engine = make_engine(await _scratch_postgres())
-    yield engine
-    await engine.dispose()
+    async with _scratch_postgres() as url:
+        engine = make_engine(url)
+        yield engine
+        await engine.dispose()
 
 
 def _tables(connection: Connection) -> set[str]:

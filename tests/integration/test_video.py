@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telecon.auth.actor import Actor
-from telecon.organizations.models import Role, User
+from telecon.access import Actor, Role
+from telecon.organizations.models import User
+from telecon.scheduling.booking import book_consultation
+from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import AvailabilityOverride, OverrideKind
-from telecon.scheduling.services import ConsultationView, SchedulingPolicy, book_consultation, reschedule_consultation
+from telecon.scheduling.services import ConsultationView, SchedulingPolicy, reschedule_consultation
 from telecon.settings import Settings
-from telecon.video.links import JoinLinks, derive_link_key
 from telecon.video.services import VideoPolicy, open_join
 from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday, now
 

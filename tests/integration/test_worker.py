@@ -35,8 +35,8 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
 
 
 async def _failures(sessionmaker: async_sessionmaker[AsyncSession], at: datetime) -> tuple[uuid.UUID, uuid.UUID]:
-    """One attempt two hours before ``at`` and one at ``at``."""
-    old = FailedAttempt(key="account:old", attempted_at=at - timedelta(hours=2))
+    """One attempt two days before ``at`` (login failures count for a day) and one at ``at``."""
+    old = FailedAttempt(key="account:old", attempted_at=at - timedelta(days=2))
     fresh = FailedAttempt(key="account:fresh", attempted_at=at)
     async with sessionmaker() as session, session.begin():
         session.add_all([old, fresh])

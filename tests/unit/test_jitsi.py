@@ -14,16 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from telecon.video.jitsi import (
-    JitsiConfig,
-    hash_join_token,
-    iframe_room_name,
-    join_window,
-    mint_token,
-    new_join_token,
-    new_room_name,
-    window_status,
-)
+from telecon.scheduling.links import JoinLinks, derive_link_key, hash_join_token, new_room_name
+from telecon.video.jitsi import JitsiConfig, iframe_room_name, mint_token, window_status
 
 SECRET = "a-test-secret-that-is-at-least-32-bytes-long"
 OPENS = datetime(2026, 3, 2, 8, 45, tzinfo=UTC)
@@ -96,19 +88,25 @@ def test_room_names_are_unique() -> None:
     assert len({name[3:8] for name in names}) > 1900  # the random part really varies
 
 
+LINKS = JoinLinks(derive_link_key(SECRET), "https://telecon.test")
+
+
 def test_join_token_has_256_bits_and_is_url_safe() -> None:
-    token = new_join_token()
+    nonce, token_hash = LINKS.issue()
+    token = LINKS.token(nonce)
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
     assert len(base64.urlsafe_b64decode(token + "=")) == 32
-    assert new_join_token() != token
+    assert token_hash == hash_join_token(token)
+    assert LINKS.token(LINKS.issue()[0]) != token
+    assert LINKS.url(nonce) == f"https://telecon.test/join/{token}"
 
 
 def test_join_token_hash_is_sha256_hex() -> None:
-    token = new_join_token()
+    token = LINKS.token(LINKS.issue()[0])
     digest = hash_join_token(token)
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
     assert digest == hash_join_token(token)
-    assert digest != hash_join_token(new_join_token())
+    assert digest != hash_join_token(LINKS.token(LINKS.issue()[0]))
     assert hash_join_token("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
@@ -272,21 +270,6 @@ def test_jaas_needs_a_matching_kid(jaas: JitsiConfig, kid: str | None) -> None:
 
 
 # --- join window ---
-
-
-def test_join_window_defaults() -> None:
-    starts = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    assert join_window(starts, starts + timedelta(minutes=30), 15, 30) == (OPENS, CLOSES)
-
-
-def test_join_window_rejects_naive_and_inverted() -> None:
-    starts = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        join_window(starts.replace(tzinfo=None), starts + timedelta(hours=1), 15, 30)
-    with pytest.raises(ValueError, match="after"):
-        join_window(starts, starts, 15, 30)
-    with pytest.raises(ValueError, match="negative"):
-        join_window(starts, starts + timedelta(hours=1), -1, 30)
 
 
 @pytest.mark.parametrize(

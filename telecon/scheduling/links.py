@@ -1,4 +1,7 @@
-"""Personal join links: 256-bit tokens that only the server can rebuild, stored as hashes.
+"""What a booking hands out to reach its video room: the room's name and a personal join link per attendee.
+
+Here, below the video package, because booking writes both in its own statement; ``telecon.video`` reads
+them back when a link is opened and mints the Jitsi token.
 
 Each attendee row keeps a random nonce (256 bits from ``secrets``) and the SHA-256 of its token; the
 token itself is HMAC-SHA256(link key, nonce). So a copy of the database alone yields no usable link,
@@ -14,7 +17,19 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
-from telecon.video.jitsi import hash_join_token
+ROOM_PREFIX = "tc-"
+
+
+def new_room_name() -> str:
+    """A fresh 128-bit room name: unguessable, URL- and JID-safe, free of personal data."""
+    # The prefix keeps the name from ever being all digits: Prosody reads JSON numbers as floats.
+    random_part = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+    return ROOM_PREFIX + random_part
+
+
+def hash_join_token(token: str) -> str:
+    """The stored form of a join token, so a database leak yields no usable links."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def derive_link_key(secret_key: str) -> bytes:

@@ -1,13 +1,22 @@
-"""Who is acting: what every service that changes or reads tenant data is given."""
+"""Who is acting: the roles, and what every service that changes or reads tenant data is given.
+
+Below every domain package, so that any of them can take an ``Actor`` without importing another domain.
+"""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from telecon.errors import Forbidden, NotAuthenticated
-from telecon.organizations.models import Role
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    coach = "coach"
+    specialist = "specialist"
 
 
 @dataclass(frozen=True, slots=True)
