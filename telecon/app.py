@@ -19,6 +19,7 @@ from telecon import openapi
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
+from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.organizations import routes as organization_routes
 from telecon.pages import home
@@ -98,7 +99,8 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Litestar:
+    """The app; ``clock`` is where every rule that compares with now reads the time (tests pin it)."""
     settings = settings or Settings()
     jwt_auth = make_jwt_auth(settings)
 
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jobs = None
         app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if settings.redis_url is None:
-            jobs = InProcessJobs(app.state.sessionmaker, settings)
+            jobs = InProcessJobs(app.state.sessionmaker, settings, clock)
             jobs.start()
         try:
             yield
@@ -196,6 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings,
+                "clock": clock,
                 "scheduling_policy": policy,
                 "video_policy": video,
                 "jwt_auth": jwt_auth,

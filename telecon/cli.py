@@ -125,7 +125,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     print(f"telecon on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
     app = create_app(settings)
     freeze_startup_heap()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from FORWARDED_ALLOW_IPS; the client address
+    # comes from telecon.web.client_address and TELECON_TRUSTED_PROXIES alone.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
 
 
 def _worker(settings: Settings) -> None:

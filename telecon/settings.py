@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "development-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
 DEV_ENCRYPTION_KEY = "development-encryption-key-change-me"
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """Redis for arq; unset means the web process runs the background loop itself."""
     public_url: str = "http://127.0.0.1:8000"
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    """Proxies whose ``X-Forwarded-For`` is believed: addresses or networks, comma-separated; nobody's by default."""
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
     access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
@@ -72,6 +76,19 @@ class Settings(BaseSettings):
     jitsi_external_api_url: str | None = None
     """Where the join page loads ``external_api.js``; defaults to the Jitsi server's own copy."""
     join_max_misses_per_address: int = Field(default=30, ge=1)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for item in value.replace(",", " ").split():
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"TELECON_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return networks
 
     @property
     def external_api_url(self) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, get_args
 
 import msgspec
@@ -25,6 +26,7 @@ from litestar.typing import FieldDefinition
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Caller
+from telecon.clock import Clock
 from telecon.errors import BadRequest, DomainError, InvalidInput, TooManyRequests
 from telecon.organizations import services as organizations
 from telecon.schemas import PATTERN_HINTS, AwareDatetime, Language, Name
@@ -225,7 +227,7 @@ async def _token_caller(token: Token, connection: ASGIConnection[Any, Any, Any, 
         user_id, organization_id = uuid.UUID(token.sub), uuid.UUID(str(token.extras["org"]))
     except (KeyError, ValueError):
         return None
-    return Caller(user_id, organization_id, connection.client.host if connection.client else None)
+    return Caller(user_id, organization_id, client_address(connection))
 
 
 class BearerOnly(JWTAuthenticationMiddleware):
@@ -271,8 +273,70 @@ def redact_access_log() -> None:
         access.addFilter(RedactJoinTokens())
 
 
-def remote_address(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The address of whoever sent the request, for throttles and the audit trail (see ``forwarded_client``)."""
+    settings: Settings = connection.app.state.settings
+    return forwarded_client(
+        connection.client.host if connection.client else None,
+        connection.headers.getall("x-forwarded-for", []),
+        settings.trusted_proxies,
+    )
+
+
+def forwarded_client(peer: str | None, forwarded_for: list[str], trusted: list[IPNetwork]) -> str | None:
+    """The TCP peer, unless the peer is a trusted proxy: then the right-most ``X-Forwarded-For`` address
+    that is not a trusted proxy itself.
+
+    Each proxy appends the address it saw, so only the entries from the right up to the first untrusted one
+    are vouched for; whatever lies further left, the client wrote itself. An entry that is not an address
+    stops the walk at the last trusted hop. Nobody is trusted by default (``TELECON_TRUSTED_PROXIES``), and
+    uvicorn's own header handling is off (``telecon serve``), so this is the only place that reads the header.
+    """
+    if not trusted or peer is None:
+        return peer  # the common case, on every authenticated request: nothing to parse
+    peer_address = _parse_address(peer)
+    if peer_address is None:
+        return peer
+    client = peer_address
+    if _is_trusted(client, trusted):
+        hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            address = _parse_address(hop)
+            if address is None:
+                break
+            client = address
+            if not _is_trusted(address, trusted):
+                break
+    return str(client)
+
+
+def _parse_address(value: str) -> IPAddress | None:
+    """An address as proxies write it: bare, or with a port (``192.0.2.1:4711``, ``[2001:db8::1]:4711``)."""
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_trusted(address: IPAddress, trusted: list[IPNetwork]) -> bool:
+    return any(address in network for network in trusted)
+
+
+def current_time(state: State) -> datetime:
+    """Now, from the clock ``create_app`` was given."""
+    clock: Clock = state.clock
+    return clock()
 
 
 def token_caller(request: Request[Any, Any, Any]) -> Caller:

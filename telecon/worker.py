@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq import cron
@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.auth import services as auth
 from telecon.auth import throttle
-from telecon.db import make_engine, make_sessionmaker, utcnow
+from telecon.clock import Clock, system_clock
+from telecon.db import make_engine, make_sessionmaker
 from telecon.scheduling.models import IdempotencyKey
 from telecon.settings import Settings
 
@@ -27,13 +28,15 @@ log = logging.getLogger("telecon.worker")
 IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
 
 
-async def run_housekeeping(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> dict[str, int]:
+async def run_housekeeping(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime
+) -> dict[str, int]:
     async with sessionmaker() as session, session.begin():
         # Every throttle (login, join links) looks back a day at most.
         kept = max(auth.LoginPolicy.of(settings).longest_memory, timedelta(hours=1))
-        failures = await throttle.purge(session, older_than=kept)
+        failures = await throttle.purge(session, older_than=kept, now=now)
         keys = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_REPLAY_WINDOW)
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_REPLAY_WINDOW)
         )
     removed = {"failed_attempts": failures, "idempotency_keys": int(keys.rowcount or 0)}  # type: ignore[attr-defined]
     log.info("housekeeping removed %s", removed)
@@ -44,11 +47,13 @@ async def run_housekeeping(sessionmaker: async_sessionmaker[AsyncSession], setti
 
 
 async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
-    return await run_housekeeping(ctx["sessionmaker"], ctx["settings"])
+    clock: Clock = ctx["clock"]
+    return await run_housekeeping(ctx["sessionmaker"], ctx["settings"], now=clock())
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", Settings())
+    ctx.setdefault("clock", system_clock)
     if "sessionmaker" not in ctx:
         ctx["engine"] = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
@@ -59,8 +64,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await engine.dispose()
 
 
-def worker_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``; ``telecon worker`` and the tests build the worker from them."""
+def worker_settings(settings: Settings, clock: Clock = system_clock) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker``; ``telecon worker`` and the tests build the worker from them.
+
+    ``clock`` is the jobs' now; arq's cron schedule itself runs on the system clock.
+    """
     return {
         "functions": [housekeeping],
         "cron_jobs": [cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True)],
@@ -68,7 +76,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0"),
         "timezone": UTC,
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "clock": clock},
     }
 
 
@@ -78,16 +86,23 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
 class InProcessJobs:
     """Runs the worker's periodic jobs inside the web process when no Redis is configured."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, interval: float = 600):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        clock: Clock = system_clock,
+        interval: float = 600,
+    ):
         self._sessionmaker = sessionmaker
         self._settings = settings
+        self._clock = clock
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
         while True:
             try:
-                await run_housekeeping(self._sessionmaker, self._settings)
+                await run_housekeeping(self._sessionmaker, self._settings, now=self._clock())
             except Exception:
                 log.exception("in-process housekeeping failed; trying again later")
             await asyncio.sleep(self._interval)

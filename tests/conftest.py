@@ -1,4 +1,10 @@
-"""Fixtures: real databases (SQLite always, PostgreSQL when configured), a real HTTP server, real Redis."""
+"""Fixtures: real databases (SQLite always, PostgreSQL when configured), a real HTTP server, real Redis.
+
+The suite runs as of one day, ``TELECON_TEST_TODAY=YYYY-MM-DD`` (default: today in UTC), shown in its header:
+every app, worker and service a test builds reads the session's clock, which starts at 06:00 UTC that day and
+advances with real time. Tests take "now" from ``now()`` and dates from ``next_weekday()``, never from the
+machine, so the suite passes on any date, and ``-m dates`` runs the tests whose answers depend on it.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon import migrate
 from telecon.app import create_app
+from telecon.clock import Clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.models import Base
 from telecon.passwords import hash_password
@@ -33,6 +42,58 @@ REDIS_URL = os.environ.get("TELECON_TEST_REDIS_URL")
 TEST_PASSWORD = "correct horse battery staple"
 TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+# --- the day the suite runs as ------------------------------------------------------------------------
+
+
+def _test_day() -> date:
+    value = os.environ.get("TELECON_TEST_TODAY", "").strip()
+    if not value:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"TELECON_TEST_TODAY={value!r} is not a date like 2027-07-14") from None
+
+
+TEST_DAY = _test_day()
+SESSION_START = datetime.combine(TEST_DAY, time_of_day(6), tzinfo=UTC)
+TEST_DAY_LINE = f"telecon test day: {TEST_DAY.isoformat()} (TELECON_TEST_TODAY; the clock starts at 06:00 UTC)"
+
+
+class SessionClock:
+    """Starts at ``start`` and advances with real time, so durations (token lifetimes, throttle windows) stay real."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self._started = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._started)
+
+
+clock: Clock = SessionClock(SESSION_START)
+
+
+def now() -> datetime:
+    """The test session's now: what every app and service built by the fixtures believes it is."""
+    return clock()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return TEST_DAY_LINE
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.verbosity < 0:  # -q hides the header; a failure on another day must say which
+        terminalreporter.write_line(TEST_DAY_LINE)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dates: the answer depends on the test day (run again with TELECON_TEST_TODAY=... -m dates)"
+    )
 
 
 def free_port() -> int:
@@ -119,13 +180,22 @@ async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[A
 
 
 class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on a loopback port, in a thread with its own event loop."""
+    """uvicorn serving ``create_app(settings)`` on a loopback port, in a thread with its own event loop.
 
-    def __init__(self, settings: Settings) -> None:
+    The app runs on ``app_clock`` (the test day's by default); as in ``telecon serve``, uvicorn's own
+    ``X-Forwarded-For`` handling is off.
+    """
+
+    def __init__(self, settings: Settings, app_clock: Clock = clock) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", loop="asyncio"
+            create_app(settings, clock=app_clock),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            loop="asyncio",
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -161,9 +231,8 @@ async def client(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def next_weekday(weekday: int, *, weeks_ahead: int = 1) -> date:
-    """A date on ``weekday`` at least ``weeks_ahead`` weeks from today, far beyond the minimum notice."""
-    today = datetime.now(UTC).date()
-    return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+    """A date on ``weekday`` at least ``weeks_ahead`` weeks after the test day, far beyond the minimum notice."""
+    return TEST_DAY + timedelta(days=(weekday - TEST_DAY.weekday()) % 7 + 7 * weeks_ahead)
 
 
 @dataclass
@@ -184,8 +253,6 @@ class World:
 async def seed_world(
     sessionmaker: async_sessionmaker[AsyncSession], name: str = "Jobcenter Test", prefix: str = ""
 ) -> World:
-    from datetime import time as clock
-
     from telecon.access import Role
     from telecon.organizations import services as organizations
     from telecon.organizations.models import Profession
@@ -213,7 +280,9 @@ async def seed_world(
         psychologist_id = await user(f"{prefix}psych@test.invalid", Role.specialist, Profession.psychologist)
         for specialist in (specialist_id, psychologist_id):
             session.add_all(
-                AvailabilityRule(specialist_id=specialist, weekday=d, start_time=clock(9), end_time=clock(12))
+                AvailabilityRule(
+                    specialist_id=specialist, weekday=d, start_time=time_of_day(9), end_time=time_of_day(12)
+                )
                 for d in range(5)
             )
         participant = Participant(
@@ -258,10 +327,45 @@ async def login(client: httpx.AsyncClient, email: str, password: str = TEST_PASS
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def berlin(day: date, hour: int, minute: int = 0) -> str:
-    from zoneinfo import ZoneInfo
+BERLIN = ZoneInfo("Europe/Berlin")
 
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo("Europe/Berlin")).isoformat()
+
+def berlin(day: date, hour: int, minute: int = 0) -> str:
+    return berlin_time(day, hour, minute).isoformat()
+
+
+def berlin_time(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN)
+
+
+def next_dst_changes(zone: ZoneInfo) -> tuple[date, date]:
+    """The days of the next change to summer time and back, both at least two days after the test day.
+
+    Two days: a search from the Saturday before a change must lie beyond the minimum notice.
+    """
+
+    def offset(day: date) -> timedelta:
+        at_noon = datetime.combine(day, time_of_day(12), tzinfo=zone).utcoffset()
+        assert at_noon is not None
+        return at_noon
+
+    spring: date | None = None
+    autumn: date | None = None
+    day = TEST_DAY + timedelta(days=2)
+    while spring is None or autumn is None:
+        before, after = offset(day - timedelta(days=1)), offset(day)
+        if after > before and spring is None:
+            spring = day
+        elif after < before and autumn is None:
+            autumn = day
+        day += timedelta(days=1)
+        assert day < TEST_DAY + timedelta(days=800), f"{zone} has no summer time"
+    return spring, autumn
+
+
+def utc_text(instant: datetime) -> str:
+    """An instant as the API writes it: UTC, whole seconds, ``Z``."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from telecon.organizations.models import User
 from telecon.organizations.schemas import InvitationOut, MembershipOut
 from telecon.schemas import Email, Out, Password, Strict
 from telecon.settings import Settings
-from telecon.web import CurrentActor, DbSession, remote_address
+from telecon.web import CurrentActor, DbSession, client_address, current_time
 
 
 class LoginIn(Strict):
@@ -76,10 +76,11 @@ async def login(
         db_session,
         email=data.email,
         password=data.password,
-        remote_address=remote_address(request),
+        remote_address=client_address(request),
         organization_id=data.organization_id,
         policy=state.login_policy,
         passwords=state.passwords,
+        now=current_time(state),
     )
     if actor is None:
         await db_session.commit()  # the failure must count even though the request fails

@@ -59,6 +59,7 @@ async def forget(session: AsyncSession, attempt_key: str) -> None:
     await session.execute(delete(FailedAttempt).where(FailedAttempt.key == attempt_key))
 
 
-async def purge(session: AsyncSession, older_than: timedelta) -> int:
-    result = await session.execute(delete(FailedAttempt).where(FailedAttempt.attempted_at < utcnow() - older_than))
+async def purge(session: AsyncSession, older_than: timedelta, *, now: datetime | None = None) -> int:
+    cutoff = (now or utcnow()) - older_than
+    result = await session.execute(delete(FailedAttempt).where(FailedAttempt.attempted_at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -182,7 +182,7 @@ async def book_consultation(
         room_name=new_room_name(),
         sequence=0,
         cancel_reason=None,
-        created_at=(created := utcnow()),
+        created_at=(created := now or utcnow()),
         updated_at=created,
     )
     attendees = [
@@ -221,7 +221,7 @@ async def book_consultation(
     if idempotency_key is not None:
         key = IdempotencyKey(
             id=uuid.uuid4(),
-            created_at=utcnow(),
+            created_at=created,  # housekeeping ends its replay window on the same clock
             organization_id=actor.organization_id,
             key=idempotency_key,
             request_hash=fingerprint,

@@ -34,7 +34,7 @@ from telecon.scheduling.schemas import (
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime
 from telecon.video.services import visible_join_url
-from telecon.web import CurrentActor, DbSession, token_caller
+from telecon.web import CurrentActor, DbSession, current_time, token_caller
 
 
 def _policy(state: State) -> SchedulingPolicy:
@@ -183,6 +183,7 @@ async def find_slots(
         end=end,
         specialist_id=specialist_id,
         profession=profession,
+        now=current_time(state),
     )
     return SlotsOut(slots=[SlotOut.of(s) for s in found])
 
@@ -233,6 +234,7 @@ async def book_consultation(
         invite_coach=data.invite_coach,
         guests=[Guest(g.name, g.email, g.language) for g in data.guests],
         idempotency_key=idempotency_key,
+        now=current_time(state),
     )
     body = ConsultationOut.of_view(booked.view, _join_urls(policy, booked.actor))
     return Response(body, status_code=201 if booked.created else 200)
@@ -296,7 +298,9 @@ async def reschedule_consultation(
     Attendees keep their links; an updated calendar entry is queued for each of them.
     """
     policy = _policy(state)
-    view = await services.reschedule_consultation(db_session, actor, policy, consultation_id, starts_at=data.start)
+    view = await services.reschedule_consultation(
+        db_session, actor, policy, consultation_id, starts_at=data.start, now=current_time(state)
+    )
     return ConsultationOut.of_view(view, _join_urls(policy, actor))
 
 

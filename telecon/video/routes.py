@@ -20,7 +20,7 @@ from telecon.settings import Settings
 from telecon.templating import local_date_time, pick_language, render, script_json, texts
 from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
-from telecon.web import CurrentActor, DbSession, remote_address
+from telecon.web import CurrentActor, DbSession, client_address, current_time
 
 
 def _video(state: State) -> VideoPolicy:
@@ -68,8 +68,7 @@ async def join_info(
     The token from the invitation is the only credential. `status` is `early`, `open`, `ended` or
     `cancelled`; only while open does the answer carry a Jitsi `jwt` for the room, valid until `closes_at`.
     """
-    video = _video(state)
-    info = await _open(request, db_session, video, token)
+    info, _ = await _open(request, db_session, state, token)
     if info is None:
         raise NotFound(UNKNOWN_LINK, field="token")
     return JoinOut(
@@ -96,8 +95,7 @@ async def join_page(
     else in the browser's.
     """
     settings = _settings(state)
-    video = _video(state)
-    info = await _open(request, db_session, video, token)
+    info, now = await _open(request, db_session, state, token)
     if info is None:
         return notice_page(browser_language(request), "link_unknown_title", ["link_unknown"], status_code=404)
     language = pick_language(info.language)
@@ -115,7 +113,7 @@ async def join_page(
         nonce=nonce,
         external_api_url=api_url,
         local=lambda instant: local_date_time(instant, info.timezone, t),
-        config_json=script_json(_page_config(info, language)),
+        config_json=script_json(_page_config(info, language, now)),
         texts_json=script_json(
             {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}
             | {k: v for k, v in t.items() if k.startswith("check_")}
@@ -147,9 +145,11 @@ async def join_page(
     return Response(page, media_type=MediaType.HTML, headers=headers)
 
 
-def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
+def _page_config(info: JoinInfo, language: str, now: datetime) -> dict[str, Any]:
     return {
         "status": info.status,
+        # The countdown runs on the server's clock: a phone's own may be wrong.
+        "now": now.isoformat(timespec="milliseconds"),
         "opensAt": info.opens_at.isoformat(),
         "closesAt": info.closes_at.isoformat(),
         "startsAt": info.starts_at.isoformat(),
@@ -162,11 +162,15 @@ def _page_config(info: JoinInfo, language: str) -> dict[str, Any]:
     }
 
 
-async def _open(request: Request[Any, Any, Any], db_session: Any, video: VideoPolicy, token: str) -> JoinInfo | None:
-    info = await services.open_join(db_session, video, token, remote_address=remote_address(request))
+async def _open(
+    request: Request[Any, Any, Any], db_session: Any, state: State, token: str
+) -> tuple[JoinInfo | None, datetime]:
+    """What the link shows now, and that now; ``None`` for an unknown link, whose miss is committed."""
+    now = current_time(state)
+    info = await services.open_join(db_session, _video(state), token, remote_address=client_address(request), now=now)
     if info is None:
         await db_session.commit()  # the miss must count even though the request fails
-    return info
+    return info, now
 
 
 @post(

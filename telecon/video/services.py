@@ -62,18 +62,12 @@ async def open_join(
 ) -> JoinInfo | None:
     """What a join link shows now; ``None`` for an unknown link, after counting the miss.
 
-    Hit or miss, the request costs the same: one throttle count and one indexed lookup by hash, so
-    timing tells a guesser nothing. The caller commits either way, so that misses count.
+    The token is looked up first, and only a miss is throttled: a valid link always opens, even from an
+    address (a job centre's NAT, say) from which someone keeps trying unknown ones. The lookup is by the
+    token's hash, so its timing tells a guesser nothing about how close a guess came. The caller commits
+    either way, so that misses count.
     """
     now = now or utcnow()
-    address_key = throttle.key("join-address", remote_address or "unknown")
-    await throttle.refuse_if_exceeded(
-        session,
-        address_key,
-        limit=policy.max_misses_per_address,
-        window=policy.miss_window,
-        message="too many unknown join links from this address; try again later",
-    )
     row = (
         await session.execute(
             select(Attendee, Consultation, _SPECIALIST_AVAILABLE)
@@ -82,7 +76,16 @@ async def open_join(
         )
     ).first()
     if row is None:
-        throttle.record_failure(session, address_key)
+        address_key = throttle.key("join-address", remote_address or "unknown")
+        await throttle.refuse_if_exceeded(
+            session,
+            address_key,
+            limit=policy.max_misses_per_address,
+            window=policy.miss_window,
+            message="too many unknown join links from this address; try again later",
+            now=now,
+        )
+        throttle.record_failure(session, address_key, at=now)
         return None
     attendee, consultation, specialist_available = row
     opens_at = consultation.starts_at - policy.opens_before

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, Overri
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.templating import local_date_time, texts
-from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday
+from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday, now
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+# Not marked ``dates`` as a whole: Chromium is slow to start. The pages that show dates are marked one by one.
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -223,7 +224,7 @@ async def book_open_consultation(
     """A consultation starting in five minutes, so its join window is open now (no minimum notice)."""
     links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
     actor = await coach_actor(sessionmaker, world)
-    start = (datetime.now(UTC) + timedelta(minutes=5)).replace(second=0, microsecond=0)
+    start = (now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
     async with sessionmaker() as session, session.begin():
         session.add(
             AvailabilityOverride(
@@ -243,6 +244,7 @@ async def book_open_consultation(
             consultation_type_id=world.type_id,
             starts_at=start,
             purpose=None,
+            now=now(),
         )
         assert booking.created
         view = booking.view
@@ -302,6 +304,7 @@ def check_png(path: Path) -> None:
 # --- the open window -----------------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 async def test_open_window_starts_jitsi_and_the_specialist_switches_the_lobby_on(
     server: LiveServer,
     browser: Browser,
@@ -325,7 +328,7 @@ async def test_open_window_starts_jitsi_and_the_specialist_switches_the_lobby_on
     claims = jwt.decode(options["jwt"], options={"verify_signature": False})
     assert claims["room"] == booked.room
     assert claims["context"]["user"]["moderator"] is False
-    assert claims["nbf"] <= datetime.now(UTC).timestamp() < claims["exp"]
+    assert claims["nbf"] <= now().timestamp() < claims["exp"]
     config = options["configOverwrite"]
     assert config["prejoinConfig"]["enabled"] is True
     assert config["disableDeepLinking"] is True
@@ -372,6 +375,7 @@ async def test_open_window_starts_jitsi_and_the_specialist_switches_the_lobby_on
 # --- before the window opens ---------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
     server: LiveServer,
     http: httpx.AsyncClient,
@@ -470,6 +474,7 @@ async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
 # --- a cancelled consultation --------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
     server: LiveServer,
     http: httpx.AsyncClient,

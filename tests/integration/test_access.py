@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -86,6 +87,7 @@ async def test_login_rejects_unknown_fields(client: httpx.AsyncClient, world: Wo
     assert_problem(response, 422, "remember_me")
 
 
+@pytest.mark.dates
 async def test_failed_logins_for_one_account_from_one_address_wait_longer_and_longer(
     client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
@@ -106,6 +108,7 @@ async def test_failed_logins_for_one_account_from_one_address_wait_longer_and_lo
     assert (await attempt(client, world.admin, TEST_PASSWORD)).status_code == 200
 
 
+@pytest.mark.dates
 async def test_failed_logins_from_one_address_are_throttled(settings: Settings, world: World) -> None:
     strict = settings.model_copy(update={"login_max_failures_per_address": 3, "login_max_failures_per_account": 100})
     with LiveServer(strict) as server:
@@ -176,6 +179,7 @@ async def test_naive_query_times_are_422_naming_the_field(client: httpx.AsyncCli
 # --- tenancy -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 async def test_another_organization_sees_nothing_and_gets_404(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -365,6 +369,7 @@ async def test_specialists_edit_only_their_own_availability(
     assert_problem(foreign, 404, "specialist_id")
 
 
+@pytest.mark.dates
 async def test_coaches_book_and_specialists_do_not(client: httpx.AsyncClient, world: World) -> None:
     doctor = await login(client, world.specialist)
     refused = await client.post(
@@ -378,6 +383,7 @@ async def test_coaches_book_and_specialists_do_not(client: httpx.AsyncClient, wo
     assert (await client.get("/api/v1/consultations", headers=coach)).json() == []
 
 
+@pytest.mark.dates
 async def test_a_login_whose_membership_is_gone_is_refused_at_once(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -398,6 +404,7 @@ async def test_a_login_whose_membership_is_gone_is_refused_at_once(
 # --- audit ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 async def test_audit_trail_records_changes_without_health_data(client: httpx.AsyncClient, world: World) -> None:
     admin = await login(client, world.admin)
     coach = await login(client, world.coach)

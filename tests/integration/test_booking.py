@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import World, assert_problem, berlin, login, next_weekday
+from tests.conftest import World, assert_problem, berlin, berlin_time, login, next_weekday, utc_text
+
+pytestmark = pytest.mark.dates  # every booking lies a week or two after the test day
 
 
 def booking(world: World, start: str, **extra: Any) -> dict[str, Any]:
@@ -28,7 +32,9 @@ async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, w
     assert created.status_code == 201, created.text
     consultation = created.json()
     assert consultation["status"] == "scheduled"
-    assert consultation["end"] == consultation["start"].replace("T08:00", "T08:30")
+    # 09:00 in Berlin, in UTC: 08:00 in winter, 07:00 in summer; the offset comes from the zone, not the test.
+    assert consultation["start"] == utc_text(berlin_time(monday, 9))
+    assert consultation["end"] == utc_text(berlin_time(monday, 9) + timedelta(minutes=30))
     assert {a["kind"] for a in consultation["attendees"]} == {"participant", "specialist"}
     assert [(n["topic"], n["status"]) for n in consultation["notifications"]] == [("consultation.booked", "pending")]
     assert consultation["room"].startswith("tc-")
@@ -39,7 +45,7 @@ async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, w
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["sequence"] == 1
-    assert moved.json()["start"].endswith("T09:00:00Z")
+    assert moved.json()["start"] == utc_text(berlin_time(monday, 10))
 
     cancelled = await client.post(
         f"/api/v1/consultations/{consultation['id']}/cancel", json={"reason": "participant ill"}, headers=coach

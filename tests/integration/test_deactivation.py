@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +17,8 @@ from telecon.settings import Settings
 from tests.conftest import TEST_PASSWORD, World, assert_problem, berlin, login, next_weekday, seed_world
 from tests.integration.test_cli import telecon
 from tests.integration.test_video import book_soon, token_of, urls_by_kind
+
+pytestmark = pytest.mark.dates  # consultations lie in the days after the test day
 
 
 async def user_id(sessionmaker: async_sessionmaker[AsyncSession], email: str) -> uuid.UUID:

@@ -20,8 +20,9 @@ from telecon.organizations.models import Membership, Profession, User
 from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy, find_slots, get_consultation
-from tests.conftest import World, next_weekday, seed_world
+from tests.conftest import World, next_weekday, now, seed_world
 
+pytestmark = pytest.mark.dates  # bookings lie a week or two after the test day
 POLICY = SchedulingPolicy(links=JoinLinks(derive_link_key("x" * 32), "http://telecon.test"))
 Change = Callable[[AsyncSession, World, uuid.UUID], Awaitable[None]]
 
@@ -86,6 +87,7 @@ async def book(session: AsyncSession, actor: Actor, world: World, starts_at: dat
         consultation_type_id=world.type_id,
         starts_at=starts_at,
         purpose=None,
+        now=now(),
     )
     return booking.view.consultation.id
 

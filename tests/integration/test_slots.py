@@ -7,11 +7,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from telecon.settings import Settings
-from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday
+from tests.conftest import (
+    LiveServer,
+    World,
+    assert_problem,
+    berlin,
+    berlin_time,
+    login,
+    next_dst_changes,
+    next_weekday,
+    now,
+    utc_text,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
+pytestmark = pytest.mark.dates  # searches and bookings lie in the weeks after the test day
 
 
 async def search(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> httpx.Response:
@@ -223,7 +236,8 @@ async def test_both_specialists_sorted_by_start(client: httpx.AsyncClient, world
 
 async def test_a_search_may_span_62_days_but_not_more(client: httpx.AsyncClient, world: World) -> None:
     coach = await login(client, world.coach)
-    start = datetime(2027, 1, 4, tzinfo=UTC)
+    monday = next_weekday(0)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
     ok = await search(
         client,
         coach,
@@ -233,7 +247,7 @@ async def test_a_search_may_span_62_days_but_not_more(client: httpx.AsyncClient,
         end=(start + timedelta(days=62)).isoformat(),
     )
     assert ok.status_code == 200, ok.text
-    assert len(ok.json()["slots"]) == 9 * 5 * 6  # Monday 2027-01-04 to Saturday 2027-03-06: nine working weeks
+    assert len(ok.json()["slots"]) == 9 * 5 * 6  # Monday to the Saturday eight weeks later: nine working weeks
     too_long = await search(
         client,
         coach,
@@ -283,7 +297,7 @@ async def test_a_specialist_or_a_profession_is_required(client: httpx.AsyncClien
 
 async def test_minimum_notice_hides_near_slots(client: httpx.AsyncClient, world: World, settings: Settings) -> None:
     coach = await login(client, world.coach)
-    before = datetime.now(UTC)
+    before = now()
     start, end = before.isoformat(), (before + timedelta(days=21)).isoformat()
     default = await slots_of(client, coach, world, start, end)
     assert default
@@ -299,7 +313,7 @@ async def test_minimum_notice_hides_near_slots(client: httpx.AsyncClient, world:
     assert all(instant(s["start"]) >= before + notice for s in far)
     assert len(far) < len(default)
     # Beyond the notice both servers agree.
-    horizon = datetime.now(UTC) + notice
+    horizon = now() + notice
     assert [s for s in far if instant(s["start"]) >= horizon] == [s for s in default if instant(s["start"]) >= horizon]
 
 
@@ -315,19 +329,27 @@ async def test_specialist_sets_sunday_hours_and_dst_sundays_open_at_eight(
     assert put.status_code == 200, put.text
 
     coach = await login(client, world.coach)
-    spring = await slots_of(client, coach, world, "2027-03-27T00:00:00+01:00", "2027-03-31T00:00:00+02:00")
-    assert [berlin_clock(s) for s in spring] == [f"2027-03-28 {h:02d}:{m:02d}" for h in range(8, 12) for m in (0, 30)]
-    assert spring[0]["start"] == "2027-03-28T06:00:00Z"
-    autumn = await slots_of(client, coach, world, "2027-10-30T00:00:00+02:00", "2027-11-03T00:00:00+01:00")
-    assert [berlin_clock(s) for s in autumn] == [f"2027-10-31 {h:02d}:{m:02d}" for h in range(8, 12) for m in (0, 30)]
-    assert autumn[0]["start"] == "2027-10-31T07:00:00Z"
+    spring_sunday, autumn_sunday = next_dst_changes(BERLIN)
+
+    def around(sunday: date, days: int) -> tuple[str, str]:
+        return berlin(sunday - timedelta(days=1), 0), berlin(sunday + timedelta(days=days - 1), 0)
+
+    def hours(sunday: date) -> list[str]:
+        return [f"{sunday} {h:02d}:{m:02d}" for h in range(8, 12) for m in (0, 30)]
+
+    spring = await slots_of(client, coach, world, *around(spring_sunday, 4))
+    assert [berlin_clock(s) for s in spring] == hours(spring_sunday)
+    assert spring[0]["start"] == f"{spring_sunday}T06:00:00Z"  # 08:00 in summer time
+    autumn = await slots_of(client, coach, world, *around(autumn_sunday, 4))
+    assert [berlin_clock(s) for s in autumn] == hours(autumn_sunday)
+    assert autumn[0]["start"] == f"{autumn_sunday}T07:00:00Z"  # 08:00 in winter time
 
     # Saturday, Sunday and Monday around both changes: 08:00 local every day, the UTC hour moves.
-    around = [{"weekday": d, "start": "08:00", "end": "12:00"} for d in (5, 6, 0)]
-    put = await put_availability(client, doctor, world.specialist_id, "Europe/Berlin", around)
+    weekend = [{"weekday": d, "start": "08:00", "end": "12:00"} for d in (5, 6, 0)]
+    put = await put_availability(client, doctor, world.specialist_id, "Europe/Berlin", weekend)
     assert put.status_code == 200, put.text
-    spring = await slots_of(client, coach, world, "2027-03-27T00:00:00+01:00", "2027-03-30T00:00:00+02:00")
-    autumn = await slots_of(client, coach, world, "2027-10-30T00:00:00+02:00", "2027-11-02T00:00:00+01:00")
+    spring = await slots_of(client, coach, world, *around(spring_sunday, 3))
+    autumn = await slots_of(client, coach, world, *around(autumn_sunday, 3))
     assert len(spring) == len(autumn) == 24
 
     def firsts(found: list[dict[str, Any]]) -> list[str]:
@@ -336,8 +358,13 @@ async def test_specialist_sets_sunday_hours_and_dst_sundays_open_at_eight(
             seen.setdefault(instant(s["start"]).astimezone(BERLIN).date(), s["start"])
         return list(seen.values())
 
-    assert firsts(spring) == ["2027-03-27T07:00:00Z", "2027-03-28T06:00:00Z", "2027-03-29T06:00:00Z"]
-    assert firsts(autumn) == ["2027-10-30T06:00:00Z", "2027-10-31T07:00:00Z", "2027-11-01T07:00:00Z"]
+    def eight_oclock(sunday: date) -> list[str]:
+        return [utc_text(berlin_time(sunday + timedelta(days=d), 8)) for d in (-1, 0, 1)]
+
+    assert firsts(spring) == eight_oclock(spring_sunday)
+    assert [s[11:13] for s in firsts(spring)] == ["07", "06", "06"]
+    assert firsts(autumn) == eight_oclock(autumn_sunday)
+    assert [s[11:13] for s in firsts(autumn)] == ["06", "07", "07"]
 
 
 async def test_an_absence_removes_that_days_slots(client: httpx.AsyncClient, world: World) -> None:

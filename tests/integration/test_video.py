@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from telecon.scheduling.models import AvailabilityOverride, OverrideKind
 from telecon.scheduling.services import ConsultationView, SchedulingPolicy, reschedule_consultation
 from telecon.settings import Settings
 from telecon.video.services import VideoPolicy, open_join
-from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday
+from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday, now
 
 APP_SECRET = "development-jitsi-app-secret-change-me"
+pytestmark = pytest.mark.dates  # join windows open and close on the test day's clock
+# PyJWT checks nbf and exp against the machine's clock; the tests check them against the test day's.
+ON_OUR_CLOCK = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
 def links_of(settings: Settings) -> JoinLinks:
@@ -41,7 +44,7 @@ async def book_soon(
     specialist_id: uuid.UUID | None = None,
 ) -> ConsultationView:
     """A consultation starting in a few minutes: extra hours for the specialist, no minimum notice."""
-    start = (datetime.now(UTC) + timedelta(minutes=minutes_ahead)).replace(second=0, microsecond=0)
+    start = (now() + timedelta(minutes=minutes_ahead)).replace(second=0, microsecond=0)
     specialist_id = specialist_id or world.specialist_id
     async with sessionmaker() as session, session.begin():
         session.add(
@@ -66,6 +69,7 @@ async def book_soon(
             starts_at=start,
             purpose="Schlafstörungen",
             invite_coach=True,
+            now=now(),
         )
     assert booking.created
     return booking.view
@@ -80,7 +84,11 @@ def urls_by_kind(settings: Settings, view: ConsultationView) -> dict[str, str]:
 
 
 def decode(token: str, *, audience: str = "telecon") -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, APP_SECRET, algorithms=["HS256"], audience=audience)
+    """The claims of a Jitsi token that is valid now, by the test day's clock (PyJWT only knows the machine's)."""
+    claims: dict[str, Any] = jwt.decode(
+        token, APP_SECRET, algorithms=["HS256"], audience=audience, options=ON_OUR_CLOCK
+    )
+    assert claims["nbf"] <= now().timestamp() < claims["exp"]
     return claims
 
 
@@ -267,6 +275,30 @@ async def test_unknown_links_are_404_and_guessing_is_throttled(settings: Setting
             assert page.status_code == 429
 
 
+async def test_a_valid_link_opens_from_an_address_that_hit_the_miss_limit(
+    settings: Settings, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """One person behind a job centre's NAT guessing links must not stop everyone else's consultations."""
+    view = await book_soon(sessionmaker, settings, world)
+    urls = urls_by_kind(settings, view)
+    with LiveServer(settings.model_copy(update={"join_max_misses_per_address": 3})) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            for _ in range(3):
+                assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 404, "token")
+            assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 429)
+            assert (await client.get(f"/join/{uuid.uuid4().hex}")).status_code == 429
+            # Same address, valid links: they open, as the API and as the page, again and again.
+            for _ in range(2):
+                for kind in ("participant", "specialist"):
+                    answer = await client.get(f"/api/v1/join/{token_of(urls[kind])}")
+                    assert answer.status_code == 200, answer.text
+                    assert answer.json()["status"] == "open"
+                    assert decode(answer.json()["jwt"])["room"] == view.consultation.room_name
+                assert (await client.get(f"/join/{token_of(urls['coach'])}")).status_code == 200
+            # Misses stay throttled.
+            assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 429)
+
+
 @pytest.mark.parametrize("kind", ["participant", "specialist"])
 async def test_join_page_serves_csp_and_no_health_data(
     kind: str,
@@ -326,7 +358,8 @@ async def test_jaas_tokens_are_rs256_with_kid(
     header = jwt.get_unverified_header(answer["jwt"])
     assert header["alg"] == "RS256"
     assert header["kid"] == "vpaas-magic-cookie-abc123/4f4910"
-    claims = jwt.decode(answer["jwt"], key.public_key(), algorithms=["RS256"], audience="jitsi")
+    claims = jwt.decode(answer["jwt"], key.public_key(), algorithms=["RS256"], audience="jitsi", options=ON_OUR_CLOCK)
+    assert claims["nbf"] <= now().timestamp() < claims["exp"]
     assert (claims["iss"], claims["sub"], claims["room"]) == (
         "chat",
         "vpaas-magic-cookie-abc123",
@@ -354,6 +387,7 @@ async def test_token_window_follows_a_reschedule(
                     SchedulingPolicy(links=links_of(wide), min_notice=timedelta(0)),
                     view.consultation.id,
                     starts_at=view.consultation.starts_at + timedelta(minutes=30),
+                    now=now(),
                 )
             after = decode((await client.get(f"/api/v1/join/{token}")).json()["jwt"])
     assert after["nbf"] - before["nbf"] == 30 * 60

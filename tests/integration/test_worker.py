@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telecon.auth.models import FailedAttempt
 from telecon.settings import Settings
 from telecon.worker import run_housekeeping, worker_settings
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, clock, free_port, now
 
 
 @pytest.fixture
@@ -34,9 +34,10 @@ async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
     await pool.aclose()
 
 
-async def _failures(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
-    old, fresh = FailedAttempt(key="account:old"), FailedAttempt(key="account:fresh")
-    old.attempted_at = datetime.now(UTC) - timedelta(days=2)  # login failures count for a day
+async def _failures(sessionmaker: async_sessionmaker[AsyncSession], at: datetime) -> tuple[uuid.UUID, uuid.UUID]:
+    """One attempt two days before ``at`` (login failures count for a day) and one at ``at``."""
+    old = FailedAttempt(key="account:old", attempted_at=at - timedelta(days=2))
+    fresh = FailedAttempt(key="account:fresh", attempted_at=at)
     async with sessionmaker() as session, session.begin():
         session.add_all([old, fresh])
     return old.id, fresh.id
@@ -47,23 +48,25 @@ async def _remaining(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str
         return list(await session.scalars(select(FailedAttempt.key).order_by(FailedAttempt.key)))
 
 
+@pytest.mark.dates
 async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    await _failures(sessionmaker)
-    removed = await run_housekeeping(sessionmaker, settings)
+    await _failures(sessionmaker, now())
+    removed = await run_housekeeping(sessionmaker, settings, now=now())
     assert removed == {"failed_attempts": 1, "idempotency_keys": 0}
     assert await _remaining(sessionmaker) == ["account:fresh"]
 
 
+@pytest.mark.dates
 async def test_arq_worker_runs_housekeeping_from_redis(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], arq_redis: ArqRedis
 ) -> None:
-    await _failures(sessionmaker)
+    await _failures(sessionmaker, now())
     job = await arq_redis.enqueue_job("housekeeping", _job_id="housekeeping:test")
     assert job is not None
     assert await arq_redis.enqueue_job("housekeeping", _job_id="housekeeping:test") is None  # deduplicated
-    options = worker_settings(settings)
+    options = worker_settings(settings, clock)
     worker = Worker(
         functions=options["functions"],
         redis_pool=arq_redis,
@@ -72,7 +75,7 @@ async def test_arq_worker_runs_housekeeping_from_redis(
         handle_signals=False,
         on_startup=options["on_startup"],
         on_shutdown=options["on_shutdown"],
-        ctx={"settings": settings, "sessionmaker": sessionmaker},
+        ctx={**options["ctx"], "sessionmaker": sessionmaker},
     )
     try:
         assert await worker.run_check() == 1
@@ -86,8 +89,11 @@ async def test_arq_worker_runs_housekeeping_from_redis(
 async def test_telecon_worker_command_runs_the_jobs(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], redis_url: str
 ) -> None:
-    """The real ``telecon worker`` process: its start-up housekeeping removes the expired attempt."""
-    await _failures(sessionmaker)
+    """The real ``telecon worker`` process: its start-up housekeeping removes the expired attempt.
+
+    A real process runs on the system clock, so the attempts are stamped by it and not by the test day's.
+    """
+    await _failures(sessionmaker, datetime.now(UTC))
     env = {**os.environ, "TELECON_DATABASE_URL": settings.database_url, "TELECON_REDIS_URL": redis_url}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "telecon", "worker", env=env, stdout=PIPE, stderr=STDOUT
