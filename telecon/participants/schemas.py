@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import msgspec
 
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
-from telecon.schemas import Email, Language, Name, Out, Strict, Text
+from telecon.schemas import SINGLE_LINE, Email, Language, Name, Out, Strict, Text
 
 # The job centre's own number; as long as its column, so that a longer one is refused, not a database error.
-CaseReference = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+CaseReference = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
 
 
 class ParticipantCreate(Strict):
