@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from telecon.access import Role
-from telecon.errors import NotFound
+from telecon.errors import NotFound, TooManyRequests
 from telecon.openapi import problems
 from telecon.pages import browser_language, notice_page
 from telecon.scheduling.schemas import AttendeeOut
@@ -91,11 +91,17 @@ async def join_page(
 ) -> Response[str]:
     """The page people open from their invitation, on a phone or a laptop, without an account.
 
-    A link that fails gets a page in words too (404): in the person's language when the link is known,
-    else in the browser's.
+    A link that fails gets a page in words too (404, or 429 after too many unknown links from one address): in
+    the person's language when the link is known, else in the browser's.
     """
     settings = _settings(state)
-    info, now = await _open(request, db_session, state, token)
+    try:
+        info, now = await _open(request, db_session, state, token)
+    except TooManyRequests as refused:
+        # Only unknown links are throttled (a valid one always opens), so this is someone mistyping or guessing.
+        throttled = notice_page(browser_language(request), "link_throttled_title", ["link_throttled"], status_code=429)
+        throttled.headers["Retry-After"] = str(refused.retry_after)
+        return throttled
     if info is None:
         return notice_page(browser_language(request), "link_unknown_title", ["link_unknown"], status_code=404)
     language = pick_language(info.language)

@@ -286,7 +286,11 @@ async def test_a_valid_link_opens_from_an_address_that_hit_the_miss_limit(
             for _ in range(3):
                 assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 404, "token")
             assert_problem(await client.get(f"/api/v1/join/{uuid.uuid4().hex}"), 429)
-            assert (await client.get(f"/join/{uuid.uuid4().hex}")).status_code == 429
+            page = await client.get(f"/join/{uuid.uuid4().hex}", headers={"Accept-Language": "en"})
+            assert page.status_code == 429
+            assert page.headers["content-type"].startswith("text/html")  # a page in words, not problem JSON
+            assert "Please wait a moment" in page.text
+            assert int(page.headers["retry-after"]) > 0
             # Same address, valid links: they open, as the API and as the page, again and again.
             for _ in range(2):
                 for kind in ("participant", "specialist"):
