@@ -21,10 +21,12 @@ from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
+from telecon.openapi import AwareDatetimeSchema
 from telecon.organizations import routes as organization_routes
 from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
+from telecon.problems import exception_handlers, problem
 from telecon.scheduling import routes as scheduling_routes
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
@@ -35,12 +37,9 @@ from telecon.video.jitsi import JitsiConfig
 from telecon.video.services import VideoPolicy
 from telecon.web import (
     MAX_BODY_BYTES,
-    AwareDatetimeSchema,
     TeleconRequest,
     add_default_headers,
-    exception_handlers,
     make_jwt_auth,
-    problem,
     provide_actor,
     provide_session,
     redact_access_log,

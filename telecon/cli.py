@@ -126,7 +126,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     app = create_app(settings)
     freeze_startup_heap()
     # proxy_headers off: uvicorn would believe X-Forwarded-For from FORWARDED_ALLOW_IPS; the client address
-    # comes from telecon.web.client_address and TELECON_TRUSTED_PROXIES alone.
+    # comes from telecon.addresses.client_address and TELECON_TRUSTED_PROXIES alone.
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
 
 

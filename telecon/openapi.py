@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from litestar import Litestar, Router
@@ -26,13 +27,24 @@ from litestar._openapi.schema_generation.schema import SchemaCreator
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIHeader, OpenAPIResponse, Operation, Schema, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    Operation,
+    Schema,
+    SecurityScheme,
+)
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
-PROBLEM_JSON = "application/problem+json"
+from telecon.problems import PROBLEM_JSON
+from telecon.schemas import AwareDatetime
+
 BEARER = "BearerToken"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PATH = "/static"
@@ -236,3 +248,18 @@ def _texts(handler: HTTPRouteHandler) -> tuple[str | None, str | None]:
 def _either(roles: Iterable[str]) -> str:
     names = list(roles)
     return " or ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+class AwareDatetimeSchema(OpenAPISchemaPlugin):
+    """Documents ``AwareDatetime`` (a ``datetime`` subclass Litestar does not know) as a date-time string."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is AwareDatetime
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        return Schema(
+            type=OpenAPIType.STRING,
+            format=OpenAPIFormat.DATE_TIME,
+            description="ISO 8601 with an offset, between 1970 and 2200",
+        )

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
 
+from telecon.addresses import client_address
 from telecon.auth import services
 from telecon.openapi import problems
 from telecon.organizations import services as organizations
@@ -15,7 +16,7 @@ from telecon.organizations.models import User
 from telecon.organizations.schemas import InvitationOut, MembershipOut
 from telecon.schemas import Email, Out, Password, Strict
 from telecon.settings import Settings
-from telecon.web import CurrentActor, DbSession, client_address, current_time
+from telecon.web import CurrentActor, DbSession, current_time
 
 
 class LoginIn(Strict):

@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from telecon.access import Role
+from telecon.addresses import client_address
 from telecon.errors import NotFound, TooManyRequests
 from telecon.openapi import problems
 from telecon.pages import browser_language, notice_page
@@ -20,7 +21,7 @@ from telecon.settings import Settings
 from telecon.templating import local_date_time, pick_language, render, script_json, texts
 from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
-from telecon.web import CurrentActor, DbSession, client_address, current_time
+from telecon.web import CurrentActor, DbSession, current_time
 
 
 def _video(state: State) -> VideoPolicy:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from telecon.addresses import forwarded_client
 from telecon.settings import Settings
-from telecon.web import forwarded_client
 
 PROXIES = Settings(trusted_proxies="10.0.0.5, 172.16.0.0/12, fd00::/8").trusted_proxies  # type: ignore[arg-type]
 
