@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from redis.asyncio import Redis
@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon import openapi
+from telecon.access import Actor
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
@@ -23,6 +24,7 @@ from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.openapi import AwareDatetimeSchema
 from telecon.organizations import routes as organization_routes
+from telecon.organizations import services as organizations
 from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
@@ -40,9 +42,9 @@ from telecon.web import (
     TeleconRequest,
     add_default_headers,
     make_jwt_auth,
-    provide_actor,
     provide_session,
     redact_access_log,
+    token_caller,
 )
 from telecon.worker import InProcessJobs
 
@@ -85,6 +87,13 @@ async def ready(db_session: NamedDependency[AsyncSession], state: State) -> Resp
         except Exception:
             return problem(503, "Not ready", "Redis does not answer")
     return Response({"status": "ready"})
+
+
+async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
+    """The ``actor`` dependency: the token's caller, with the membership checked again in the request's own
+    transaction (so a removed or deactivated membership stops its tokens at once)."""
+    caller = token_caller(request)
+    return caller.verified(await organizations.role_in(db_session, caller.user_id, caller.organization_id))
 
 
 def freeze_startup_heap() -> None:

@@ -26,7 +26,6 @@ from telecon.access import Actor, Caller
 from telecon.addresses import client_address
 from telecon.clock import Clock
 from telecon.errors import BadRequest
-from telecon.organizations import services as organizations
 from telecon.schemas import Language, Name
 from telecon.settings import Settings
 
@@ -160,12 +159,6 @@ def token_caller(request: Request[Any, Any, Any]) -> Caller:
     if not isinstance(caller, Caller):
         raise NotAuthorizedException()
     return caller
-
-
-async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
-    """The acting user, with the membership checked again in the request's own transaction."""
-    caller = token_caller(request)
-    return caller.verified(await organizations.role_in(db_session, caller.user_id, caller.organization_id))
 
 
 def query_constraints(wire: Any) -> Any:

@@ -294,7 +294,7 @@ async def _new_account(
     return user
 
 
-# Built once: every authenticated request asks it (see telecon.web.provide_actor).
+# Built once: every authenticated request asks it (see telecon.app.provide_actor).
 _ROLE_IN = eligibility.current_role(bindparam("user_id"), bindparam("organization_id"))
 
 

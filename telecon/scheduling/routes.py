@@ -31,9 +31,8 @@ from telecon.scheduling.schemas import (
     SlotsOut,
     parse_clock,
 )
-from telecon.scheduling.services import SchedulingPolicy
+from telecon.scheduling.services import SchedulingPolicy, visible_join_url
 from telecon.schemas import AwareDatetime
-from telecon.video.services import visible_join_url
 from telecon.web import CurrentActor, DbSession, current_time, token_caller
 
 

@@ -32,6 +32,7 @@ from telecon.scheduling.links import JoinLinks
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
     Attendee,
+    AttendeeKind,
     AvailabilityOverride,
     AvailabilityRule,
     Consultation,
@@ -333,6 +334,20 @@ def record_change(
     if add:
         session.add_all(rows)
     return rows
+
+
+def visible_join_url(links: JoinLinks, actor: Actor, attendee: Attendee) -> str | None:
+    """Coaches see the links they may hand on (participant, guests, their own), never the specialist's."""
+    if attendee.revoked_at is not None:
+        return None
+    if actor.role in (Role.admin, Role.coach):
+        mine = attendee.kind is AttendeeKind.coach and attendee.user_id == actor.user_id
+        if attendee.kind in (AttendeeKind.participant, AttendeeKind.guest) or mine:
+            return links.url(attendee.token_nonce)
+        return None
+    if actor.role is Role.specialist and attendee.user_id == actor.user_id:
+        return links.url(attendee.token_nonce)
+    return None
 
 
 # --- reading -----------------------------------------------------------------------------------------

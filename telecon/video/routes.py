@@ -16,6 +16,7 @@ from telecon.errors import NotFound, TooManyRequests
 from telecon.openapi import problems
 from telecon.pages import browser_language, notice_page
 from telecon.scheduling.schemas import AttendeeOut
+from telecon.scheduling.services import visible_join_url
 from telecon.schemas import Out
 from telecon.settings import Settings
 from telecon.templating import local_date_time, pick_language, render, script_json, texts
@@ -199,4 +200,4 @@ async def reissue_link(
     """
     video = _video(state)
     attendee = await services.reissue_link(db_session, actor, video.links, consultation_id, attendee_id)
-    return AttendeeOut.of(attendee, services.visible_join_url(video.links, actor, attendee))
+    return AttendeeOut.of(attendee, visible_join_url(video.links, actor, attendee))
