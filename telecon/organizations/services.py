@@ -6,6 +6,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Role
@@ -165,7 +166,7 @@ async def add_user(
             user_id=user_id, organization_id=actor.organization_id, role=role, invited_by_id=actor.user_id
         )
         session.add(invitation)
-        await session.flush()
+        await _flush_unless_taken(session)
         invited = audit.event(
             actor,
             "membership.invited",
@@ -288,10 +289,19 @@ async def _new_account(
         timezone=timezone,
     )
     session.add(user)
-    await session.flush()
+    await _flush_unless_taken(session)
     session.add(Membership(user_id=user.id, organization_id=organization_id, role=role))
     await session.flush()
     return user
+
+
+async def _flush_unless_taken(session: AsyncSession) -> None:
+    """Flush a new account or invitation; the same address added by a request running at the same moment
+    is a 409, as it would have been a moment later (the request's transaction is rolled back with it)."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("this address was added at the same moment; look it up again", field="email") from None
 
 
 # Built once: every authenticated request asks it (see telecon.app.provide_actor).

@@ -387,3 +387,20 @@ async def test_declining_leaves_no_membership_and_only_the_holder_can_answer(
     assert "membership.declined" not in {e["action"] for e in events}
     specialists = (await client.get("/api/v1/specialists", headers=admin)).json()
     assert str(user_id) not in {s["id"] for s in specialists}
+
+
+async def test_the_same_new_address_added_at_once_makes_one_account_and_no_500(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Two admins' clicks at the same moment: one account, the others a 409, never an internal error."""
+    admin = await login(client, world.admin)
+    body = {"email": "neu@test.invalid", "password": "a long enough password", "display_name": "Neu", "role": "coach"}
+    answers = await asyncio.gather(*(client.post("/api/v1/users", json=body, headers=admin) for _ in range(8)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * 7, [a.text for a in answers]
+    for answer in answers[1:]:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "email")
+    async with sessionmaker() as session:
+        accounts = (await session.scalars(select(User).where(User.email == "neu@test.invalid"))).all()
+    assert len(accounts) == 1
