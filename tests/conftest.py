@@ -321,6 +321,17 @@ async def world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
     return await seed_world(sessionmaker)
 
 
+def booking_body(world: World, start: str, **extra: Any) -> dict[str, Any]:
+    """The body of ``POST /api/v1/consultations`` for the world's participant, physician and type."""
+    return {
+        "participant_id": str(world.participant_id),
+        "specialist_id": str(world.specialist_id),
+        "consultation_type_id": str(world.type_id),
+        "start": start,
+        **extra,
+    }
+
+
 async def login(client: httpx.AsyncClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text

@@ -20,6 +20,7 @@ from tests.conftest import (
     World,
     assert_problem,
     berlin,
+    booking_body,
     login,
     next_weekday,
     seed_world,
@@ -29,14 +30,7 @@ PURPOSE = "Verdacht auf Depression, Schlafstörungen"
 
 
 def booking(world: World, start: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-        "purpose": PURPOSE,
-        **extra,
-    }
+    return booking_body(world, start, purpose=PURPOSE, **extra)
 
 
 async def book(client: httpx.AsyncClient, world: World, headers: dict[str, str], weekday: int = 0) -> dict[str, Any]:

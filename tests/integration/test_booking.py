@@ -9,20 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import World, assert_problem, berlin, berlin_time, login, next_weekday, utc_text
+from tests.conftest import World, assert_problem, berlin, berlin_time, booking_body, login, next_weekday, utc_text
 
 pytestmark = pytest.mark.dates  # every booking lies a week or two after the test day
 
 
 def booking(world: World, start: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-        "purpose": "Rückenschmerzen, Belastbarkeit klären",
-        **extra,
-    }
+    return booking_body(world, start, purpose="Rückenschmerzen, Belastbarkeit klären", **extra)
 
 
 async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, world: World) -> None:

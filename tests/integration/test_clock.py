@@ -6,7 +6,6 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import jwt
@@ -30,6 +29,9 @@ from tests.conftest import (
     next_weekday,
     utc_text,
 )
+from tests.conftest import (
+    booking_body as booking,
+)
 
 pytestmark = pytest.mark.dates
 
@@ -45,15 +47,6 @@ class MovableClock:
 
     def move(self, delta: timedelta) -> None:
         self.instant += delta
-
-
-def booking(world: World, start: str) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-    }
 
 
 async def test_slots_bookings_and_join_windows_follow_the_apps_clock(settings: Settings, world: World) -> None:

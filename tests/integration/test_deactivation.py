@@ -4,7 +4,6 @@ every path (login, tokens, lists, lookups, slots, booking, consultations, join l
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ from telecon.access import Role
 from telecon.organizations.models import Membership, User
 from telecon.settings import Settings
 from tests.conftest import TEST_PASSWORD, World, assert_problem, berlin, login, next_weekday, seed_world
+from tests.conftest import booking_body as booking
 from tests.integration.test_cli import telecon
 from tests.integration.test_video import book_soon, token_of, urls_by_kind
 
@@ -26,15 +26,6 @@ async def user_id(sessionmaker: async_sessionmaker[AsyncSession], email: str) ->
         found = await session.scalar(select(User.id).where(User.email == email))
     assert found is not None
     return found
-
-
-def booking(world: World, start: str) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-    }
 
 
 async def test_admin_deactivates_and_reactivates_a_coach_at_once(

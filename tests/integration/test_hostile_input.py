@@ -23,20 +23,13 @@ from telecon.app import create_app
 from telecon.scheduling.models import Attendee, AttendeeKind
 from telecon.schemas import MULTI_LINE, Strict
 from telecon.settings import Settings
-from tests.conftest import World, assert_problem, berlin, login, next_weekday
+from tests.conftest import World, assert_problem, berlin, booking_body, login, next_weekday
 
 PURPOSE = "Rückenschmerzen"
 
 
 def booking(world: World, start: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-        "purpose": PURPOSE,
-        **extra,
-    }
+    return booking_body(world, start, purpose=PURPOSE, **extra)
 
 
 async def book(client: httpx.AsyncClient, world: World, headers: dict[str, str], **extra: Any) -> dict[str, Any]:

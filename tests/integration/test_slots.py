@@ -22,6 +22,9 @@ from tests.conftest import (
     now,
     utc_text,
 )
+from tests.conftest import (
+    booking_body as booking,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 pytestmark = pytest.mark.dates  # searches and bookings lie in the weeks after the test day
@@ -61,16 +64,6 @@ def clocks_on(found: list[dict[str, Any]], day: date) -> list[str]:
 
 def week(monday: date) -> tuple[str, str]:
     return berlin(monday, 0), berlin(monday + timedelta(days=7), 0)
-
-
-def booking(world: World, start: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "participant_id": str(world.participant_id),
-        "specialist_id": str(world.specialist_id),
-        "consultation_type_id": str(world.type_id),
-        "start": start,
-        **extra,
-    }
 
 
 async def create_type(client: httpx.AsyncClient, world: World, **body: Any) -> str:
