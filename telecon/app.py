@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         links=links,
         min_notice=timedelta(minutes=settings.min_notice_minutes),
         max_search_span=timedelta(days=settings.max_slot_search_days),
+        reminder_leads=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
     )
     video = VideoPolicy(
         links=links,

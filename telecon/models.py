@@ -3,7 +3,7 @@
 from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
 from telecon.db import Base
-from telecon.notifications.models import OutboxMessage
+from telecon.outbox.models import OutboxMessage
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
 from telecon.participants.models import CaseFileEntry, Consent, Participant
 from telecon.scheduling.models import (

@@ -44,8 +44,24 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    """``none`` (a relay on loopback), ``starttls`` (port 587) or ``tls`` (implicit TLS, port 465)."""
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=600)
     mail_from: str = "telecon <no-reply@telecon.invalid>"
     mail_dir: Path = Path("var/mail")
+    """Without ``smtp_host`` every message is written here as an ``.eml`` file (the path is logged)."""
+
+    reminder_minutes: Annotated[list[int], NoDecode] = [1440, 60]
+    """How long before the start participants and guests get a reminder, comma-separated minutes."""
+    outbox_retention_days: int = Field(default=90, ge=1)
+    """Sent and void messages older than this are deleted; pending and failed ones never."""
+    outbox_give_up_hours: int = Field(default=24, ge=1)
+    """A message still undelivered this long after it was written is marked failed (a person must act)."""
+    outbox_lease_seconds: int = Field(default=300, ge=1)
+    """A relay holds a claimed message this long; if it dies meanwhile, another relay sends it afterwards."""
+    relay_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    """How often an idle relay looks for due messages."""
+    relay_concurrency: int = Field(default=32, ge=1, le=1000)
+    """Messages one relay process sends at once (in-process loop and each arq worker alike)."""
 
     min_notice_minutes: int = Field(default=120, ge=0)
     max_slot_search_days: int = Field(default=62, ge=1)
@@ -89,6 +105,19 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"TELECON_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
         return networks
+
+    @field_validator("reminder_minutes", mode="before")
+    @classmethod
+    def _split_minutes(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            minutes = [int(item) for item in value.replace(",", " ").split()]
+        except ValueError:
+            raise ValueError("TELECON_REMINDER_MINUTES: whole minutes, comma-separated, e.g. 1440,60") from None
+        if any(m <= 0 for m in minutes):
+            raise ValueError("TELECON_REMINDER_MINUTES: each lead must be more than 0 minutes")
+        return minutes
 
     @property
     def external_api_url(self) -> str:

@@ -28,6 +28,8 @@ class Organization(IdMixin, Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
     default_language: Mapped[str] = mapped_column(String(16), default="de")
+    contact_phone: Mapped[str | None] = mapped_column(String(64))
+    """The number emails give for "something is wrong" next to the coach's name and address."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,6 +10,7 @@ and copies; no row means something is missing for this organization (then the si
            consultation_type.duration_minutes, .buffer_minutes, .professions,
            user_account.display_name, .email, .languages, .timezone, .profession,  -- the specialist
            (SELECT granted FROM consent WHERE <latest video_consultation entry>) AS consented,
+           (SELECT granted FROM consent WHERE <latest email_contact entry>) AS email_consented,
            (SELECT json rows of availability_rule  WHERE specialist) AS rules,
            (SELECT json rows of availability_override WHERE specialist, around :start) AS overrides,
            (SELECT request_hash, consultation_id FROM idempotency_key WHERE key = :idempotency_key)
@@ -23,18 +24,19 @@ The bracketed conditions are ``telecon.organizations.eligibility``'s predicates,
 specialist list, the single lookups, slot search and every bearer token's check use.
 
 **2. The write** inserts the booking's rows: the consultation, its attendees (two to eight), a case-file
-entry, an outbox message, an audit event and the Idempotency-Key if one was sent. On PostgreSQL that is one
+entry, its emails (``telecon.outbox.messages``: invitations and reminders, two to twenty rows), an audit event
+and the Idempotency-Key if one was sent. On PostgreSQL that is one
 statement, a data-modifying CTE per row (foreign keys are checked at its end; the exclusion constraint
 refuses an overlap, which becomes a 409)::
 
     WITH consultation_0 AS (INSERT INTO consultation (<every column>) VALUES (:r0_id, :r0_organization_id, ...)),
          attendee_1     AS (INSERT INTO attendee (<every column>) VALUES (:r1_id, ...)),  -- one per attendee
          ...
-         case_file_entry_4 AS (INSERT ...), outbox_message_5 AS (INSERT ...), audit_event_6 AS (INSERT ...),
-         idempotency_key_7 AS (INSERT ...)                                                 -- only with a key
+         case_file_entry_4 AS (INSERT ...), outbox_message_5 AS (INSERT ...), ...,       -- one per email
+         audit_event_9 AS (INSERT ...), idempotency_key_10 AS (INSERT ...)                 -- only with a key
     SELECT true
 
-built once per shape (the tables of the rows: two to eight attendees, with or without a key) by
+built once per shape (the tables of the rows: how many attendees and emails, with or without a key) by
 ``_write_statement``. SQLite, in-process and already holding the write lock (``BEGIN IMMEDIATE``), gets an
 overlap check and then one INSERT per table.
 
@@ -87,6 +89,7 @@ from telecon.scheduling.services import (
     check_free,
     get_consultation,
     is_exclusion_violation,
+    recipients,
     record_change,
     require_on_grid,
     type_allows,
@@ -216,7 +219,17 @@ async def book_consultation(
         _attendee(policy.links, consultation, AttendeeKind.guest, g.name, email=g.email, language=g.language)
         for g in guests
     ]
-    case_file_entry, outbox_message, audit_event = record_change(session, actor, consultation, "booked", add=False)
+    email_consent = {ConsentKind.email_contact} if context.email_consented else set()
+    case_file_entry, audit_event, emails = record_change(
+        session,
+        actor,
+        consultation,
+        "booked",
+        recipients=recipients(attendees, email_consent),
+        reminder_leads=policy.reminder_leads,
+        now=created,
+        add=False,
+    )
     key = None
     if idempotency_key is not None:
         key = IdempotencyKey(
@@ -228,7 +241,7 @@ async def book_consultation(
             consultation_id=consultation.id,
         )
     # In the order of the foreign keys: the consultation first (SQLite checks them at once).
-    rows: list[Base] = [consultation, *attendees, case_file_entry, outbox_message, audit_event]
+    rows: list[Base] = [consultation, *attendees, case_file_entry, *emails, audit_event]
     if key is not None:
         rows.append(key)
     try:
@@ -246,7 +259,7 @@ async def book_consultation(
         if is_exclusion_violation(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
-    return Booking(ConsultationView(consultation, attendees, [outbox_message]), True, actor)
+    return Booking(ConsultationView(consultation, attendees, emails), True, actor)
 
 
 # --- 1. the context SELECT ----------------------------------------------------------------------------
@@ -271,6 +284,7 @@ class _Context:
     timezone: str
     profession: Profession | None
     consented: bool | None
+    email_consented: bool | None
     rules: list[list[Any]]
     overrides: list[list[Any]]
     stored_hash: str | None
@@ -279,14 +293,17 @@ class _Context:
 
 def _context_query() -> Select[*tuple[Any, ...]]:
     """The SELECT shown in the module docstring; its labels are ``_Context``'s fields."""
-    video_consent = (
-        select(Consent.granted)
-        .where(Consent.participant_id == Participant.id, Consent.kind == ConsentKind.video_consultation)
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-        .limit(1)
-        .correlate(Participant)
-        .scalar_subquery()
-    )
+
+    def latest_consent(kind: ConsentKind) -> Any:
+        return (
+            select(Consent.granted)
+            .where(Consent.participant_id == Participant.id, Consent.kind == kind)
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+            .limit(1)
+            .correlate(Participant)
+            .scalar_subquery()
+        )
+
     stored = select(IdempotencyKey).where(
         IdempotencyKey.organization_id == Participant.organization_id,
         IdempotencyKey.key == bindparam("idempotency_key", type_=String()),
@@ -307,7 +324,8 @@ def _context_query() -> Select[*tuple[Any, ...]]:
         "specialist_languages": User.languages,
         "timezone": User.timezone,
         "profession": User.profession,
-        "consented": video_consent,
+        "consented": latest_consent(ConsentKind.video_consultation),
+        "email_consented": latest_consent(ConsentKind.email_contact),
         "rules": rules.correlate(User),
         "overrides": overrides.correlate(User),
         "stored_hash": stored.with_only_columns(IdempotencyKey.request_hash).correlate(Participant).scalar_subquery(),
@@ -440,7 +458,7 @@ def _write_statement(tables: tuple[Table, ...]) -> tuple[Executable, tuple[tuple
     """The PostgreSQL write of the module docstring for one row of each table given, in that order.
 
     Returns the statement and, per row, its ``(parameter, column)`` names. Cached per shape: building costs
-    more than running, and a booking has few shapes (two to eight attendees, with or without a key). One
+    more than running, and a booking has few shapes (its attendees and emails, with or without a key). One
     single-row INSERT per CTE, because SQLAlchemy caches the compiled form of those and not of multi-row VALUES.
     """
     ctes, parameters = [], []

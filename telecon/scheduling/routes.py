@@ -322,5 +322,7 @@ async def cancel_consultation(
     """
     policy = _policy(state)
     reason = data.reason if data is not None else None
-    view = await services.cancel_consultation(db_session, actor, consultation_id, reason=reason)
+    view = await services.cancel_consultation(
+        db_session, actor, consultation_id, reason=reason, now=current_time(state)
+    )
     return ConsultationOut.of_view(view, _join_urls(policy, actor))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from telecon.notifications.models import OutboxMessage
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.organizations.models import Profession
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
@@ -149,6 +149,38 @@ class CancelIn(Strict):
     reason: Text | None = None
 
 
+class NotificationOut(Out):
+    """One email to one attendee and how far it got."""
+
+    id: uuid.UUID
+    attendee_id: uuid.UUID | None
+    topic: str
+    status: OutboxStatus
+    """``pending`` (queued or being retried), ``sent`` (the mail server accepted it), ``failed`` (refused:
+    see ``error``) or ``void`` (no longer needed, e.g. a reminder of a moved consultation)."""
+    attempts: int
+    due_at: datetime
+    """When it goes out (reminders) or is tried again (after a temporary failure)."""
+    error: str | None
+    """The mail server's answer to the last failed try."""
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, m: OutboxMessage) -> NotificationOut:
+        return cls(
+            id=m.id,
+            attendee_id=m.attendee_id,
+            topic=m.topic,
+            status=m.status,
+            attempts=m.attempts,
+            due_at=m.next_attempt_at,
+            error=m.last_error,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+        )
+
+
 class AttendeeOut(Out):
     id: uuid.UUID
     kind: AttendeeKind
@@ -160,9 +192,12 @@ class AttendeeOut(Out):
     join_count: int
     first_joined_at: datetime | None
     last_joined_at: datetime | None
+    delivery: NotificationOut | None = None
+    """The latest invitation, change or new link emailed to this attendee (reminders aside); ``null`` when
+    none was written: no address, or a participant without the ``email_contact`` consent."""
 
     @classmethod
-    def of(cls, a: Attendee, join_url: str | None = None) -> AttendeeOut:
+    def of(cls, a: Attendee, join_url: str | None = None, delivery: OutboxMessage | None = None) -> AttendeeOut:
         return cls(
             id=a.id,
             kind=a.kind,
@@ -173,21 +208,17 @@ class AttendeeOut(Out):
             join_count=a.join_count,
             first_joined_at=a.first_joined_at,
             last_joined_at=a.last_joined_at,
+            delivery=NotificationOut.of(delivery) if delivery is not None else None,
         )
 
 
-class NotificationOut(Out):
-    topic: str
-    status: str
-    attempts: int
-    created_at: datetime
-    sent_at: datetime | None
-
-    @classmethod
-    def of(cls, m: OutboxMessage) -> NotificationOut:
-        return cls(
-            topic=m.topic, status=m.status.value, attempts=m.attempts, created_at=m.created_at, sent_at=m.sent_at
-        )
+def latest_deliveries(messages: list[OutboxMessage]) -> dict[uuid.UUID, OutboxMessage]:
+    """Per attendee, the newest message that is not a reminder and was not voided."""
+    latest: dict[uuid.UUID, OutboxMessage] = {}
+    for m in sorted(messages, key=lambda m: m.created_at):
+        if m.attendee_id is not None and m.topic != Topic.reminder and m.status is not OutboxStatus.void:
+            latest[m.attendee_id] = m
+    return latest
 
 
 class ConsultationSummaryOut(Out):
@@ -237,12 +268,13 @@ class ConsultationOut(ConsultationSummaryOut):
     @classmethod
     def of_view(cls, view: ConsultationView, join_url: Callable[[Attendee], str | None]) -> ConsultationOut:
         c = view.consultation
+        deliveries = latest_deliveries(view.notifications)
         return cls(
             **_summary_fields(c, view.specialist_available),
             purpose=c.purpose,
             room=c.room_name,
             cancel_reason=c.cancel_reason,
-            attendees=[AttendeeOut.of(a, join_url(a)) for a in view.attendees],
+            attendees=[AttendeeOut.of(a, join_url(a), deliveries.get(a.id)) for a in view.attendees],
             notifications=[NotificationOut.of(m) for m in view.notifications],
             created_at=c.created_at,
         )

@@ -19,13 +19,13 @@ from telecon.audit import services as audit
 from telecon.audit.models import AuditEvent
 from telecon.db import UTCDateTime, json_rows, parse_instant, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
-from telecon.notifications import outbox
-from telecon.notifications.models import OutboxMessage
+from telecon.outbox import messages as outbox
+from telecon.outbox.models import OutboxMessage, OutboxStatus
 from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, User
 from telecon.participants import services as participants
-from telecon.participants.models import CaseFileEntry, CaseFileKind
+from telecon.participants.models import CaseFileEntry, CaseFileKind, ConsentKind
 from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.links import JoinLinks
@@ -50,6 +50,8 @@ class SchedulingPolicy:
     links: JoinLinks
     min_notice: timedelta = timedelta(minutes=120)
     max_search_span: timedelta = timedelta(days=62)
+    reminder_leads: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
+    """How long before the start participants and guests are reminded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,43 +299,78 @@ CASE_FILE_KIND = {
 }
 
 
+def recipients(attendees: Sequence[Attendee], participant_consents: set[ConsentKind]) -> list[outbox.Recipient]:
+    """Whom a change may email: every attendee with an address, the participant only with ``email_contact``."""
+    return [outbox.Recipient(a.id, a.kind.value, may_email(a, participant_consents)) for a in attendees]
+
+
+def may_email(attendee: Attendee, participant_consents: set[ConsentKind]) -> bool:
+    """The one rule for emailing an attendee, at writing time and again at sending time."""
+    if not attendee.email:
+        return False
+    return attendee.kind is not AttendeeKind.participant or ConsentKind.email_contact in participant_consents
+
+
 def record_change(
     session: AsyncSession,
     actor: Actor,
     consultation: Consultation,
     verb: str,
     *,
+    recipients: Sequence[outbox.Recipient],
+    reminder_leads: Sequence[timedelta],
+    now: datetime,
     add: bool = True,
     **details: Any,
-) -> tuple[CaseFileEntry, OutboxMessage, AuditEvent]:
-    """What every change of a consultation writes: case file, outbox and audit, in the same transaction."""
-    rows = (
-        participants.case_file_entry(
-            consultation.organization_id,
-            consultation.participant_id,
-            CASE_FILE_KIND[verb],
-            author_id=actor.user_id,
-            consultation_id=consultation.id,
-            data={
-                "consultation_id": str(consultation.id),
-                "starts_at": consultation.starts_at.isoformat(),
-                "specialist_id": str(consultation.specialist_id),
-                "status": consultation.status.value,
-                **details,
-            },
-        ),
-        outbox.message(
-            organization_id=consultation.organization_id,
-            consultation_id=consultation.id,
-            topic=f"consultation.{verb}",
-            dedupe_key=f"consultation.{verb}:{consultation.id}:{consultation.sequence}",
-            payload={"consultation_id": str(consultation.id), "sequence": consultation.sequence},
-        ),
-        audit.event(actor, f"consultation.{verb}", "consultation", consultation.id, **details),
+) -> tuple[CaseFileEntry, AuditEvent, list[OutboxMessage]]:
+    """What every change of a consultation writes: case file, audit and its emails, in the same transaction."""
+    case_file_entry = participants.case_file_entry(
+        consultation.organization_id,
+        consultation.participant_id,
+        CASE_FILE_KIND[verb],
+        author_id=actor.user_id,
+        consultation_id=consultation.id,
+        data={
+            "consultation_id": str(consultation.id),
+            "starts_at": consultation.starts_at.isoformat(),
+            "specialist_id": str(consultation.specialist_id),
+            "status": consultation.status.value,
+            **details,
+        },
+    )
+    audit_event = audit.event(actor, f"consultation.{verb}", "consultation", consultation.id, **details)
+    emails = outbox.for_change(
+        verb,
+        organization_id=consultation.organization_id,
+        consultation_id=consultation.id,
+        sequence=consultation.sequence,
+        starts_at=consultation.starts_at,
+        recipients=recipients,
+        reminder_leads=reminder_leads,
+        now=now,
     )
     if add:
-        session.add_all(rows)
-    return rows
+        session.add_all([case_file_entry, audit_event, *emails])
+    return case_file_entry, audit_event, emails
+
+
+async def void_pending(session: AsyncSession, consultation_id: uuid.UUID, verb: str) -> None:
+    """Pending messages the change makes pointless (``outbox.VOIDED_BY_CHANGE``) are not sent any more."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.consultation_id == consultation_id,
+            OutboxMessage.status == OutboxStatus.pending,
+            OutboxMessage.topic.in_([str(t) for t in outbox.VOIDED_BY_CHANGE[verb]]),
+        )
+        .values(status=OutboxStatus.void, last_error=f"consultation {verb}")
+    )
+
+
+async def _recipients_of(session: AsyncSession, consultation: Consultation) -> list[outbox.Recipient]:
+    attendees = await session.scalars(select(Attendee).where(Attendee.consultation_id == consultation.id))
+    consents = await participants.active_consents(session, consultation.participant_id)
+    return recipients(list(attendees), consents)
 
 
 def visible_join_url(links: JoinLinks, actor: Actor, attendee: Attendee) -> str | None:
@@ -450,7 +487,17 @@ async def reschedule_consultation(
     previous = consultation.starts_at
     consultation.starts_at, consultation.ends_at, consultation.blocked_until = starts_at, ends_at, blocked_until
     consultation.sequence += 1
-    record_change(session, actor, consultation, "rescheduled", previous_starts_at=previous.isoformat())
+    await void_pending(session, consultation.id, "rescheduled")
+    record_change(
+        session,
+        actor,
+        consultation,
+        "rescheduled",
+        recipients=await _recipients_of(session, consultation),
+        reminder_leads=policy.reminder_leads,
+        now=now or utcnow(),
+        previous_starts_at=previous.isoformat(),
+    )
     try:
         await session.flush()
     except IntegrityError as error:
@@ -461,7 +508,12 @@ async def reschedule_consultation(
 
 
 async def cancel_consultation(
-    session: AsyncSession, actor: Actor, consultation_id: uuid.UUID, *, reason: str | None
+    session: AsyncSession,
+    actor: Actor,
+    consultation_id: uuid.UUID,
+    *,
+    reason: str | None,
+    now: datetime | None = None,
 ) -> ConsultationView:
     """Cancel, free the slot and revoke every join link of the consultation."""
     actor.require(*BOOKERS)
@@ -474,8 +526,17 @@ async def cancel_consultation(
     await session.execute(
         update(Attendee)
         .where(Attendee.consultation_id == consultation.id, Attendee.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now or utcnow())
     )
-    record_change(session, actor, consultation, "cancelled")
+    await void_pending(session, consultation.id, "cancelled")
+    record_change(
+        session,
+        actor,
+        consultation,
+        "cancelled",
+        recipients=await _recipients_of(session, consultation),
+        reminder_leads=(),
+        now=now or utcnow(),
+    )
     await session.flush()
     return await get_consultation(session, actor, consultation.id)

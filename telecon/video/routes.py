@@ -196,8 +196,11 @@ async def reissue_link(
 ) -> AttendeeOut:
     """Replace one attendee's join link.
 
-    For an invitation that was forwarded or lost: the old link stops working at once.
+    For an invitation that was forwarded or lost: the old link stops working at once, and the new one is
+    emailed to the attendee (when they have an address and, for the participant, the `email_contact` consent).
     """
     video = _video(state)
-    attendee = await services.reissue_link(db_session, actor, video.links, consultation_id, attendee_id)
+    attendee = await services.reissue_link(
+        db_session, actor, video.links, consultation_id, attendee_id, now=current_time(state)
+    )
     return AttendeeOut.of(attendee, visible_join_url(video.links, actor, attendee))

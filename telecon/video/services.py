@@ -16,8 +16,12 @@ from telecon.db import utcnow
 from telecon.errors import Conflict, NotFound
 from telecon.organizations import eligibility
 from telecon.organizations.models import Organization, User
+from telecon.outbox import messages as outbox
+from telecon.outbox.models import Topic
+from telecon.participants import services as participants
 from telecon.scheduling.links import JoinLinks, hash_join_token
 from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
+from telecon.scheduling.services import may_email
 from telecon.video import jitsi
 
 
@@ -132,9 +136,18 @@ async def open_join(
 
 
 async def reissue_link(
-    session: AsyncSession, actor: Actor, links: JoinLinks, consultation_id: uuid.UUID, attendee_id: uuid.UUID
+    session: AsyncSession,
+    actor: Actor,
+    links: JoinLinks,
+    consultation_id: uuid.UUID,
+    attendee_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
 ) -> Attendee:
-    """Give one attendee a new link (say, an invitation was forwarded); the old one stops working."""
+    """Give one attendee a new link (say, an invitation was forwarded); the old one stops working.
+
+    The new link goes to the attendee by email (when they may be emailed), in the same transaction.
+    """
     actor.require(Role.admin, Role.coach)
     row = (
         await session.execute(
@@ -154,6 +167,17 @@ async def reissue_link(
     if consultation.status is not ConsultationStatus.scheduled:
         raise Conflict(f"the consultation is {consultation.status.value}", field="consultation_id")
     attendee.token_nonce, attendee.token_hash = links.issue()
+    consents = await participants.active_consents(session, consultation.participant_id)
+    if may_email(attendee, consents):
+        session.add(
+            outbox.single(
+                Topic.link_reissued,
+                organization_id=consultation.organization_id,
+                consultation_id=consultation.id,
+                attendee_id=attendee.id,
+                now=now or utcnow(),
+            )
+        )
     await session.flush()
     audit.record(
         session, actor, "attendee.link_reissued", "consultation", consultation.id, attendee_id=str(attendee.id)

@@ -29,7 +29,14 @@ async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, w
     assert consultation["start"] == utc_text(berlin_time(monday, 9))
     assert consultation["end"] == utc_text(berlin_time(monday, 9) + timedelta(minutes=30))
     assert {a["kind"] for a in consultation["attendees"]} == {"participant", "specialist"}
-    assert [(n["topic"], n["status"]) for n in consultation["notifications"]] == [("consultation.booked", "pending")]
+    # The participant has not consented to email contact: only the specialist is emailed.
+    specialist = next(a for a in consultation["attendees"] if a["kind"] == "specialist")
+    participant = next(a for a in consultation["attendees"] if a["kind"] == "participant")
+    assert [(n["topic"], n["status"], n["attendee_id"]) for n in consultation["notifications"]] == [
+        ("email.invitation", "pending", specialist["id"])
+    ]
+    assert specialist["delivery"]["status"] == "pending"
+    assert participant["delivery"] is None
     assert consultation["room"].startswith("tc-")
     assert "maria" not in consultation["room"].lower()
 
@@ -48,7 +55,7 @@ async def test_book_reschedule_cancel_and_case_file(client: httpx.AsyncClient, w
     assert cancelled.json()["sequence"] == 2
     assert all(a["revoked"] for a in cancelled.json()["attendees"])
     topics = [n["topic"] for n in cancelled.json()["notifications"]]
-    assert topics == ["consultation.booked", "consultation.rescheduled", "consultation.cancelled"]
+    assert topics == ["email.invitation", "email.rescheduled", "email.cancelled"]
 
     timeline = await client.get(f"/api/v1/participants/{world.participant_id}/case-file", headers=coach)
     kinds = [e["kind"] for e in timeline.json()["entries"]]
