@@ -3,8 +3,8 @@
 from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
 from telecon.db import Base
-from telecon.outbox.models import OutboxMessage
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
+from telecon.outbox.models import OutboxMessage
 from telecon.participants.models import CaseFileEntry, Consent, Participant
 from telecon.scheduling.models import (
     Attendee,

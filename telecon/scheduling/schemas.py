@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.organizations.models import Profession
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
     Attendee,

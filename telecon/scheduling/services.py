@@ -19,11 +19,11 @@ from telecon.audit import services as audit
 from telecon.audit.models import AuditEvent
 from telecon.db import UTCDateTime, json_rows, parse_instant, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
-from telecon.outbox import messages as outbox
-from telecon.outbox.models import OutboxMessage, OutboxStatus
 from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, User
+from telecon.outbox import messages as outbox
+from telecon.outbox.models import OutboxMessage, OutboxStatus
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileEntry, CaseFileKind, ConsentKind
 from telecon.scheduling import slots as slot_rules
