@@ -1,4 +1,4 @@
-"""One Jinja environment for pages (and, later, emails), and the texts of each language."""
+"""One Jinja environment for pages and emails, and the texts of each language."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ DEFAULT_LANGUAGE = "de"
 def environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"]),
+        # Everything is HTML-escaped but the text parts of emails (``*.txt.j2``).
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"),
+            disabled_extensions=("txt.j2",),
+            default=True,
+            default_for_string=True,
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,7 +1,14 @@
 """Background work: the arq worker for production and the same jobs in-process for the embedded default.
 
-The outbox relay (email, webhooks, reminders) joins these jobs with the notifications work; what runs now
-is housekeeping: expired login throttles and idempotency keys past their replay window are removed.
+Two kinds of work, each one function that both ways of running call:
+
+- ``deliver_batch`` / ``deliver_message``: the outbox relay (``telecon.notifications.relay``). In-process,
+  a loop claims due rows and delivers them concurrently. Under arq, a dispatcher task in each worker claims
+  due rows and enqueues one ``deliver_message`` job per row, the row's id as ``_job_id`` (so a row is queued
+  at most once); arq runs them, up to ``relay_concurrency`` at a time, polling Redis every 50 ms. Retries
+  and their backoff live on the row, not in Redis: a lost Redis loses no mail.
+- ``housekeeping``: expired login throttles, idempotency keys past their replay window and sent mail past
+  its retention are removed.
 """
 
 from __future__ import annotations
@@ -9,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import func
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +30,13 @@ from telecon.auth import services as auth
 from telecon.auth import throttle
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
+from telecon.notifications.relay import Outcome, Relay, purge_sent
 from telecon.scheduling.models import IdempotencyKey
 from telecon.settings import Settings
 
 log = logging.getLogger("telecon.worker")
 IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
+HOUSEKEEPING_INTERVAL = 600.0
 
 
 async def run_housekeeping(
@@ -38,9 +49,29 @@ async def run_housekeeping(
         keys = await session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_REPLAY_WINDOW)
         )
-    removed = {"failed_attempts": failures, "idempotency_keys": int(keys.rowcount or 0)}  # type: ignore[attr-defined]
+        mail = await purge_sent(session, now=now, retention=timedelta(days=settings.outbox_retention_days))
+    removed = {
+        "failed_attempts": failures,
+        "idempotency_keys": int(keys.rowcount or 0),  # type: ignore[attr-defined]
+        "sent_messages": mail,
+    }
     log.info("housekeeping removed %s", removed)
     return removed
+
+
+async def deliver_batch(relay: Relay, clock: Clock, *, limit: int) -> list[Outcome]:
+    """Claim up to ``limit`` due messages and deliver them concurrently: the in-process relay's step."""
+    ids = await relay.claim(now=clock(), limit=limit)
+    results = await asyncio.gather(*(relay.deliver(i, now=clock()) for i in ids), return_exceptions=True)
+    outcomes = []
+    for message_id, result in zip(ids, results, strict=True):
+        if isinstance(result, BaseException):
+            # A bug, not the mail server: the row stays leased and is tried again when the lease ends.
+            log.error("outbox %s could not be delivered", message_id, exc_info=result)
+            outcomes.append(Outcome("error", type(result).__name__))
+        else:
+            outcomes.append(result)
+    return outcomes
 
 
 # --- arq ---------------------------------------------------------------------------------------------
@@ -51,32 +82,80 @@ async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
     return await run_housekeeping(ctx["sessionmaker"], ctx["settings"], now=clock())
 
 
+async def deliver_message(ctx: dict[str, Any], message_id: str) -> str:
+    clock: Clock = ctx["clock"]
+    relay: Relay = ctx["relay"]
+    outcome = await relay.deliver(uuid.UUID(message_id), now=clock())
+    return outcome.status
+
+
+async def dispatch(ctx: dict[str, Any]) -> None:
+    """Each worker's dispatcher: claim due rows, queue a job per row; at once again while there are more."""
+    relay: Relay = ctx["relay"]
+    redis: ArqRedis = ctx["redis"]
+    clock: Clock = ctx["clock"]
+    settings: Settings = ctx["settings"]
+    batch = max(settings.relay_concurrency * 4, 100)
+    while True:
+        try:
+            ids = await relay.claim(now=clock(), limit=batch)
+            for message_id in ids:
+                await redis.enqueue_job("deliver_message", str(message_id), _job_id=str(message_id))
+        except Exception:
+            # The database or Redis is away: the claimed rows come back when their lease ends.
+            log.exception("the relay's dispatcher failed; trying again shortly")
+            ids = []
+        if len(ids) < batch:
+            await asyncio.sleep(settings.relay_poll_seconds)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", Settings())
     ctx.setdefault("clock", system_clock)
     if "sessionmaker" not in ctx:
         ctx["engine"] = make_engine(settings.database_url, pool_size=settings.database_pool_size)
         ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx.setdefault("relay", Relay(ctx["sessionmaker"], settings))
+    ctx["dispatcher"] = asyncio.create_task(dispatch(ctx), name="telecon-relay-dispatcher")
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if dispatcher := ctx.get("dispatcher"):
+        dispatcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher
     if engine := ctx.get("engine"):
         await engine.dispose()
 
 
-def worker_settings(settings: Settings, clock: Clock = system_clock) -> dict[str, Any]:
+JOB_TIMEOUT_MARGIN = 30
+
+
+def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker``; ``telecon worker`` and the tests build the worker from them.
 
-    ``clock`` is the jobs' now; arq's cron schedule itself runs on the system clock.
+    ``clock`` is the jobs' now; arq's cron schedule itself runs on the system clock. A delivery's timeout is
+    the SMTP timeout and a margin; arq retries a job whose worker died once that has passed (its ``max_tries``
+    is high: the row, not arq, counts real attempts).
     """
     return {
-        "functions": [housekeeping],
+        "functions": [
+            housekeeping,
+            func(
+                deliver_message,
+                keep_result=0,  # the row holds the outcome; no result key, so a row can be queued again later
+                timeout=settings.smtp_timeout_seconds + JOB_TIMEOUT_MARGIN,
+                max_tries=1000,
+            ),
+        ],
         "cron_jobs": [cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True)],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0"),
         "timezone": UTC,
-        "ctx": {"settings": settings, "clock": clock},
+        "max_jobs": settings.relay_concurrency,
+        "poll_delay": 0.05,
+        "ctx": {"settings": settings, "clock": clock, **ctx},
     }
 
 
@@ -84,34 +163,50 @@ def worker_settings(settings: Settings, clock: Clock = system_clock) -> dict[str
 
 
 class InProcessJobs:
-    """Runs the worker's periodic jobs inside the web process when no Redis is configured."""
+    """Runs the worker's jobs inside the web process when no Redis is configured: the relay and housekeeping."""
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
         clock: Clock = system_clock,
-        interval: float = 600,
+        *,
+        relay: Relay | None = None,
     ):
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._clock = clock
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self.relay = relay or Relay(sessionmaker, settings)
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def _loop(self) -> None:
+    async def _housekeeping(self) -> None:
         while True:
             try:
                 await run_housekeeping(self._sessionmaker, self._settings, now=self._clock())
             except Exception:
                 log.exception("in-process housekeeping failed; trying again later")
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
+    async def _relay(self) -> None:
+        limit = self._settings.relay_concurrency
+        while True:
+            try:
+                delivered = await deliver_batch(self.relay, self._clock, limit=limit)
+            except Exception:
+                log.exception("the in-process relay failed; trying again shortly")
+                delivered = []
+            if len(delivered) < limit:
+                await asyncio.sleep(self._settings.relay_poll_seconds)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="telecon-in-process-jobs")
+        self._tasks = [
+            asyncio.create_task(self._housekeeping(), name="telecon-housekeeping"),
+            asyncio.create_task(self._relay(), name="telecon-relay"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task

@@ -36,6 +36,7 @@ from telecon.db import make_engine, make_sessionmaker
 from telecon.models import Base
 from telecon.passwords import hash_password
 from telecon.settings import Settings
+from tests.mailserver import MailServer
 
 POSTGRES_URL = os.environ.get("TELECON_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TELECON_TEST_REDIS_URL")
@@ -396,3 +397,37 @@ def redis_url() -> str:
     if not REDIS_URL:
         pytest.skip("TELECON_TEST_REDIS_URL is not set (.ci/run sets it)")
     return REDIS_URL
+
+
+# --- a real mail server --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    server = MailServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, mail_server: MailServer) -> Settings:
+    """The test settings with mail going to ``mail_server`` (plain SMTP on loopback, short timeouts)."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mail_server.port,
+            "smtp_tls": "none",
+            "smtp_timeout_seconds": 5,
+            "mail_from": "Jobcenter Test telecon <telecon@jobcenter.test>",
+            "relay_poll_seconds": 0.05,
+        }
+    )
+
+
+@pytest.fixture
+async def smtp_client(smtp_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a live server whose in-process relay sends to ``mail_server``."""
+    with LiveServer(smtp_settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            yield http

@@ -1,0 +1,273 @@
+"""What an email says: the facts of one outbox row, read when it is sent, rendered in the reader's language.
+
+A message is its strings: ``templates/email/<language>/strings.json`` holds every sentence of every message
+for every audience (participant, guest, specialist, coach), and one text and one HTML layout
+(``templates/email/message.txt.j2`` and ``.html.j2``) render any of them, so a language cannot lack a part.
+Participant-facing languages are the folders; staff (specialists, coaches) read German or English.
+
+What goes in is chosen here and nowhere else: the recipient's own name and link, the consultation type's
+neutral name, the organization, the time, the coach as contact. Never the purpose, the specialist's
+profession, another attendee's name or anything of an outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from telecon.dates import local_when
+from telecon.notifications import ics
+from telecon.organizations.models import Organization, User
+from telecon.outbox.models import OutboxMessage, Topic
+from telecon.participants import services as participants
+from telecon.scheduling.links import JoinLinks
+from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, ConsultationType
+from telecon.scheduling.services import may_email
+from telecon.templating import TEMPLATES_DIR, environment
+
+EMAIL_DIR = TEMPLATES_DIR / "email"
+STAFF_LANGUAGES = ("de", "en")
+DEFAULT_LANGUAGE = "de"
+STAFF_KINDS = frozenset({AttendeeKind.specialist, AttendeeKind.coach})
+WITH_CALENDAR = {
+    Topic.invitation: "REQUEST",
+    Topic.rescheduled: "REQUEST",
+    Topic.link_reissued: "REQUEST",
+    Topic.cancelled: "CANCEL",
+}
+"""Which messages carry a calendar entry, and its iTIP method; reminders do not (the entry is there)."""
+
+_FIRST_STRONG_ISOLATE, _POP_ISOLATE, _RIGHT_TO_LEFT_MARK = "\u2068", "\u2069", "\u200f"
+
+
+@cache
+def email_languages() -> frozenset[str]:
+    """The participant-facing languages: one folder each under ``templates/email``."""
+    return frozenset(p.parent.name for p in EMAIL_DIR.glob("*/strings.json"))
+
+
+@cache
+def strings(language: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EMAIL_DIR / language / "strings.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def reader_language(kind: AttendeeKind, preferred: str | None) -> str:
+    """The language a recipient reads: their own if we have it for their audience, else German."""
+    available = STAFF_LANGUAGES if kind in STAFF_KINDS else email_languages()
+    if preferred in available:
+        return str(preferred)
+    base = (preferred or "").split("-")[0]
+    return base if base in available else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything a message may say, read in one query when it is sent."""
+
+    message: OutboxMessage
+    attendee: Attendee
+    consultation: Consultation
+    organization: Organization
+    title: str
+    """The consultation type's name: neutral by rule (see DESIGN), e.g. "Beratung Gesundheit und Arbeit"."""
+    coach_name: str | None
+    coach_email: str | None
+    timezone: str
+    may_email: bool
+    """The rule of ``scheduling.services.may_email`` as it stands now (consent can be withdrawn meanwhile)."""
+
+
+async def load_facts(session: AsyncSession, message_id: uuid.UUID) -> Facts | None:
+    coach, reader = aliased(User), aliased(User)
+    row = (
+        await session.execute(
+            select(
+                OutboxMessage,
+                Attendee,
+                Consultation,
+                Organization,
+                ConsultationType.name,
+                coach.display_name,
+                coach.email,
+                reader.timezone,
+            )
+            .join(Attendee, Attendee.id == OutboxMessage.attendee_id)
+            .join(Consultation, Consultation.id == OutboxMessage.consultation_id)
+            .join(Organization, Organization.id == Consultation.organization_id)
+            .join(ConsultationType, ConsultationType.id == Consultation.consultation_type_id)
+            .outerjoin(coach, coach.id == Consultation.booked_by_id)
+            .outerjoin(reader, reader.id == Attendee.user_id)
+            .where(OutboxMessage.id == message_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    message, attendee, consultation, organization, title, coach_name, coach_email, reader_zone = row
+    consents = (
+        await participants.active_consents(session, consultation.participant_id)
+        if attendee.kind is AttendeeKind.participant
+        else set()
+    )
+    return Facts(
+        message=message,
+        attendee=attendee,
+        consultation=consultation,
+        organization=organization,
+        title=title,
+        coach_name=coach_name,
+        coach_email=coach_email,
+        timezone=reader_zone or organization.timezone,
+        may_email=may_email(attendee, consents),
+    )
+
+
+def stale_reason(facts: Facts) -> str | None:
+    """Why a message should not go out any more, or ``None`` when it should."""
+    consultation, message = facts.consultation, facts.message
+    if not facts.may_email:
+        return "the attendee has no address or no consent to email contact any more"
+    if message.topic == Topic.cancelled:
+        return None
+    if consultation.status is not ConsultationStatus.scheduled:
+        return f"the consultation is {consultation.status.value}"
+    if message.topic == Topic.reminder and message.sequence != consultation.sequence:
+        return "the consultation moved; its new reminders replace this one"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    calendar: bytes | None
+    method: str | None
+    language: str
+    direction: str
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: Mapping[str, str], *, html: bool, rtl: bool) -> str:
+    """``template`` with its ``{placeholders}`` filled; in right-to-left text each value is isolated.
+
+    A value (a date, an address, a link) keeps its own direction inside an Arabic sentence: in HTML a
+    ``<bdi>``, in plain text the Unicode isolates FSI … PDI (the text part's equivalent). For HTML the
+    result is ``Markup``: the template's text and the values escaped, the ``<bdi>`` not.
+    """
+    pieces = _PLACEHOLDER.split(template)  # text, name, text, name, …, text
+    if html:
+        return Markup("").join(
+            Markup("<bdi>{}</bdi>").format(values[piece]) if odd else escape(piece)
+            for odd, piece in ((i % 2 == 1, p) for i, p in enumerate(pieces))
+        )
+    filled = []
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            filled.append(piece)
+        else:
+            filled.append(f"{_FIRST_STRONG_ISOLATE}{values[piece]}{_POP_ISOLATE}" if rtl else values[piece])
+    return "".join(filled)
+
+
+class Composer:
+    """Renders messages; holds what every message needs besides its facts."""
+
+    def __init__(self, links: JoinLinks, *, mail_from: tuple[str, str], host: str, opens_minutes: int):
+        self._links = links
+        self._mail_from = mail_from
+        self._host = host
+        self._opens_minutes = opens_minutes
+
+    def render(self, facts: Facts, *, now: datetime) -> Rendered:
+        attendee, consultation, organization = facts.attendee, facts.consultation, facts.organization
+        topic = Topic(facts.message.topic)
+        name = topic.name
+        language = reader_language(attendee.kind, attendee.language)
+        s = strings(language)
+        rtl = s["direction"] == "rtl"
+        audience = "participant" if attendee.kind is AttendeeKind.participant else attendee.kind.value
+        when = local_when(consultation.starts_at, facts.timezone, language)
+        join_url = None if attendee.revoked_at is not None else self._links.url(attendee.token_nonce)
+        values = {
+            "name": attendee.name,
+            "title": facts.title,
+            "organization": organization.name,
+            "coach": facts.coach_name or organization.name,
+            "coach_email": facts.coach_email or "",
+            "phone": organization.contact_phone or "",
+            "date": when.date,
+            "time": when.time,
+            "zone": when.zone,
+            "minutes": str(self._opens_minutes),
+        }
+
+        def lines(template: str, *, html: bool) -> list[str]:
+            return [_fill(line, values, html=html, rtl=rtl) for line in template.split("\n")]
+
+        def part(*, html: bool) -> dict[str, Any]:
+            return {
+                "greeting": lines(s["greeting"], html=html),
+                "lead": lines(s["lead"][name][audience], html=html),
+                "when_label": s["when_label"],
+                "when": lines(s["when"], html=html),
+                "join_label": s["join_label"],
+                "join_button": s["join_button"],
+                "join_text": lines(s["join_text"], html=html),
+                "join_opens": lines(s["join_opens"], html=html),
+                "no_app": lines(s["no_app"], html=html),
+                "prepare_label": s["prepare_label"],
+                "prepare": [_fill(item, values, html=html, rtl=rtl) for item in s["prepare"]],
+                "personal_link": lines(s["personal_link"], html=html),
+                "calendar_hint": lines(s["calendar_hint"], html=html),
+                "contact_label": s["contact_label"],
+                "contact": lines(s["contact"], html=html) if facts.coach_email else [],
+                "contact_phone": lines(s["contact_phone"], html=html) if organization.contact_phone else [],
+                "footer": lines(s["footer"], html=html),
+            }
+
+        method = WITH_CALENDAR.get(topic)
+        context = {
+            "language": language,
+            "direction": s["direction"],
+            "join_url": join_url if topic is not Topic.cancelled else None,
+            "show_prepare": attendee.kind not in STAFF_KINDS and topic is not Topic.cancelled,
+            "with_calendar": method is not None,
+        }
+        text = environment().get_template("email/message.txt.j2").render(s=part(html=False), **context)
+        if rtl:
+            text = "\n".join(f"{_RIGHT_TO_LEFT_MARK}{line}" if line.strip() else line for line in text.split("\n"))
+        html = environment().get_template("email/message.html.j2").render(s=part(html=True), **context)
+        subject = _fill(s["subject"][name], values, html=False, rtl=rtl)
+        calendar = None
+        if method is not None:
+            calendar = ics.itip(
+                "CANCEL" if method == "CANCEL" else "REQUEST",
+                ics.Event(
+                    uid=ics.consultation_uid(consultation.id, self._host),
+                    sequence=consultation.sequence,
+                    starts_at=consultation.starts_at,
+                    ends_at=consultation.ends_at,
+                    summary=f"{facts.title} – {organization.name}",
+                    description="\n".join(s["no_app"].split("\n")) + (f"\n\n{join_url}" if join_url else ""),
+                    url=join_url,
+                    organizer=self._mail_from,
+                    attendee=(attendee.name, attendee.email or ""),
+                    cancelled=method == "CANCEL",
+                    stamp=now,
+                ),
+            )
+        return Rendered(subject, text, html, calendar, method, language, s["direction"])

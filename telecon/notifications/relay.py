@@ -1,0 +1,199 @@
+"""The outbox relay: claims due rows and delivers each at least once.
+
+The same two steps run in the arq worker (``telecon worker``, with Redis) and in the loop inside
+``telecon serve`` (without Redis); only what connects them differs (``telecon.worker``):
+
+1. ``claim_due`` takes up to *n* due rows and leases them: their ``next_attempt_at`` moves a lease ahead,
+   so no other relay takes them meanwhile (on PostgreSQL ``FOR UPDATE SKIP LOCKED``: several relays never
+   wait for each other, nor claim the same row)::
+
+       UPDATE outbox_message SET next_attempt_at = :now + :lease
+        WHERE id IN (SELECT id FROM outbox_message
+                      WHERE status = 'pending' AND next_attempt_at <= :now
+                      ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED)
+       RETURNING id
+
+2. ``Relay.deliver`` sends one row: it reads the row's facts (and voids it if the consultation moved on),
+   renders, sends outside any transaction, then marks it ``sent``, or ``failed`` at once on a 5xx, or
+   leaves it ``pending`` with ``next_attempt_at`` after an exponential backoff on a 4xx or a broken
+   connection, until a day (``outbox_give_up_hours``) after it was written.
+
+A relay that dies mid-send leaves its rows leased; when the lease ends another relay takes them. So a
+message is sent at least once, twice only if a relay died between the server's accept and the commit:
+the second copy has the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.notifications import content, mail
+from telecon.outbox.models import OutboxMessage, OutboxStatus
+from telecon.scheduling.links import JoinLinks, derive_link_key
+from telecon.settings import Settings
+
+log = logging.getLogger("telecon.relay")
+
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=2)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait before the next try: 30 s, 1 min, 2 min, … doubling, at most 2 h between two tries."""
+    wait: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16)
+    return min(wait, LONGEST_WAIT)
+
+
+async def claim_due(session: AsyncSession, *, now: datetime, limit: int, lease: timedelta) -> list[uuid.UUID]:
+    """Lease up to ``limit`` due rows (the statement of the module docstring); the caller commits."""
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = await session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + lease)
+        .returning(OutboxMessage.id)
+    )
+    return list(claimed)
+
+
+async def purge_sent(session: AsyncSession, *, now: datetime, retention: timedelta) -> int:
+    """Delete sent and void rows older than ``retention``; pending and failed ones stay, whatever their age."""
+    result = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_([OutboxStatus.sent, OutboxStatus.void]),
+            func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < now - retention,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def transport_of(settings: Settings) -> mail.Transport:
+    if settings.smtp_host:
+        return mail.SmtpTransport(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    return mail.FileTransport(settings.mail_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    """``sent``, ``failed``, ``retry``, ``void`` or ``skipped`` (not pending any more: someone else sent it)."""
+    detail: str | None = None
+
+
+class Relay:
+    """Delivers outbox rows; one per process, shared by its concurrent deliveries."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        transport: mail.Transport | None = None,
+    ):
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.transport = transport or transport_of(settings)
+        self.lease = timedelta(seconds=settings.outbox_lease_seconds)
+        self.give_up_after = timedelta(hours=settings.outbox_give_up_hours)
+        self.host = urlsplit(settings.public_url).hostname or "telecon.invalid"
+        self.sender = mail.parse_sender(settings.mail_from)
+        links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
+        self.composer = content.Composer(
+            links, mail_from=self.sender, host=self.host, opens_minutes=settings.join_opens_minutes
+        )
+
+    async def claim(self, *, now: datetime, limit: int) -> list[uuid.UUID]:
+        async with self.sessionmaker() as session, session.begin():
+            return await claim_due(session, now=now, limit=limit, lease=self.lease)
+
+    async def deliver(self, message_id: uuid.UUID, *, now: datetime) -> Outcome:
+        async with self.sessionmaker() as session:
+            facts = await content.load_facts(session, message_id)
+            if facts is None or facts.message.status is not OutboxStatus.pending:
+                return Outcome("skipped")
+            stale = content.stale_reason(facts)
+            if stale is not None:
+                await self._finish(session, message_id, status=OutboxStatus.void, error=stale)
+                return Outcome("void", stale)
+            attendee = facts.attendee
+            rendered = self.composer.render(facts, now=now)
+            email = mail.build(
+                rendered,
+                outbox_id=message_id,
+                host=self.host,
+                sender=self.sender,
+                recipient=(attendee.name, attendee.email or ""),
+                reply_to=(facts.coach_name or "", facts.coach_email) if facts.coach_email else None,
+                now=now,
+            )
+            created_at, attempts, recipient = facts.message.created_at, facts.message.attempts, attendee.email or ""
+            await session.rollback()  # no transaction (nor pooled connection) held while the server talks
+        try:
+            await self.transport.send(email, sender=self.sender[1], recipient=recipient)
+        except mail.Permanent as error:
+            await self._update(message_id, status=OutboxStatus.failed, error=error.reason, attempts=attempts + 1)
+            log.warning("outbox %s refused for good: %s", message_id, error.reason)
+            return Outcome("failed", error.reason)
+        except mail.Temporary as error:
+            if now - created_at >= self.give_up_after:
+                reason = f"not delivered within {self.give_up_after}: {error.reason}"
+                await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
+                return Outcome("failed", reason)
+            retry_at = now + backoff(attempts + 1)
+            await self._update(
+                message_id, status=OutboxStatus.pending, error=error.reason, attempts=attempts + 1, due=retry_at
+            )
+            log.info("outbox %s not delivered (%s); next try at %s", message_id, error.reason, retry_at)
+            return Outcome("retry", error.reason)
+        await self._update(message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now)
+        return Outcome("sent")
+
+    async def _update(
+        self,
+        message_id: uuid.UUID,
+        *,
+        status: OutboxStatus,
+        error: str | None,
+        attempts: int,
+        due: datetime | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, object] = {"status": status, "last_error": error, "attempts": attempts}
+        if due is not None:
+            values["next_attempt_at"] = due
+        if sent_at is not None:
+            values["sent_at"] = sent_at
+        async with self.sessionmaker() as session, session.begin():
+            # Only a row still pending: a coach may have voided it meanwhile (a cancel), and that stands.
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+                .values(**values)
+            )
+
+    async def _finish(self, session: AsyncSession, message_id: uuid.UUID, *, status: OutboxStatus, error: str) -> None:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+            .values(status=status, last_error=error)
+        )
+        await session.commit()
