@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             scheduling_routes.get_consultation,
             scheduling_routes.reschedule_consultation,
             scheduling_routes.cancel_consultation,
+            scheduling_routes.resend_invitation,
             audit_routes.list_audit_events,
             video_routes.join_info,
             video_routes.join_page,

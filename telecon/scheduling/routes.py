@@ -24,6 +24,7 @@ from telecon.scheduling.schemas import (
     ConsultationSummaryOut,
     ConsultationTypeCreate,
     ConsultationTypeOut,
+    NotificationOut,
     OverrideIn,
     OverrideOut,
     RescheduleIn,
@@ -326,3 +327,27 @@ async def cancel_consultation(
         db_session, actor, consultation_id, reason=reason, now=current_time(state)
     )
     return ConsultationOut.of_view(view, _join_urls(policy, actor))
+
+
+@post(
+    "/api/v1/consultations/{consultation_id:uuid}/attendees/{attendee_id:uuid}/resend",
+    status_code=202,
+    opt=BOOKERS,
+    responses=problems(
+        {409: "The consultation is cancelled or completed, or the attendee has no address or email consent."}
+    ),
+)
+async def resend_invitation(
+    consultation_id: FromPath[uuid.UUID],
+    attendee_id: FromPath[uuid.UUID],
+    db_session: DbSession,
+    actor: CurrentActor,
+    state: State,
+) -> NotificationOut:
+    """Send one attendee's invitation again.
+
+    For an invitation that bounced or got lost: a new message is queued with the attendee's current link and
+    calendar entry; its delivery shows on the consultation like the first one's.
+    """
+    message = await services.resend_invitation(db_session, actor, consultation_id, attendee_id, now=current_time(state))
+    return NotificationOut.of(message)

@@ -23,7 +23,7 @@ from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, User
 from telecon.outbox import messages as outbox
-from telecon.outbox.models import OutboxMessage, OutboxStatus
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileEntry, CaseFileKind, ConsentKind
 from telecon.scheduling import slots as slot_rules
@@ -540,3 +540,39 @@ async def cancel_consultation(
     )
     await session.flush()
     return await get_consultation(session, actor, consultation.id)
+
+
+async def resend_invitation(
+    session: AsyncSession, actor: Actor, consultation_id: uuid.UUID, attendee_id: uuid.UUID, *, now: datetime
+) -> OutboxMessage:
+    """Queue the invitation to one attendee again (say, after it bounced and the address was corrected).
+
+    The new message shows the consultation as it is now, with the attendee's current link and calendar entry.
+    """
+    actor.require(*BOOKERS)
+    consultation = await _load(session, actor, consultation_id, lock=True)
+    attendee = await session.scalar(
+        select(Attendee).where(Attendee.id == attendee_id, Attendee.consultation_id == consultation.id)
+    )
+    if attendee is None:
+        raise NotFound("no such attendee", field="attendee_id")
+    if consultation.status is not ConsultationStatus.scheduled:
+        raise Conflict(f"the consultation is {consultation.status.value}", field="consultation_id")
+    consents = await participants.active_consents(session, consultation.participant_id)
+    if not may_email(attendee, consents):
+        raise Conflict(
+            "this attendee cannot be emailed: no address, or no consent to email contact", field="attendee_id"
+        )
+    message = outbox.single(
+        Topic.invitation,
+        organization_id=consultation.organization_id,
+        consultation_id=consultation.id,
+        attendee_id=attendee.id,
+        now=now,
+    )
+    session.add(message)
+    audit.record(
+        session, actor, "attendee.invitation_resent", "consultation", consultation.id, attendee_id=str(attendee.id)
+    )
+    await session.flush()
+    return message

@@ -251,6 +251,9 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/consultations/{consultation_id}/attendees/{attendee_id}/reissue": Rule(
         call("POST", CONSULTATION + "/attendees/{attendee}/reissue"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
     ),
+    "POST /api/v1/consultations/{consultation_id}/attendees/{attendee_id}/resend": Rule(
+        call("POST", CONSULTATION + "/attendees/{attendee}/resend"), (202, 202, 403), STAFF_ELSE_NOT_FOUND
+    ),
     "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),

@@ -10,7 +10,7 @@ import httpx
 import icalendar
 
 from telecon.bundled import bundled
-from tests.conftest import World, berlin, berlin_time, booking_body, login, next_weekday
+from tests.conftest import World, assert_problem, berlin, berlin_time, booking_body, login, next_weekday
 from tests.mailserver import MailServer, parts
 
 PARTICIPANT_LANGUAGES = ["de", "en", "de-x-simple", "tr", "ar", "uk", "ru"]
@@ -171,3 +171,39 @@ async def test_a_participant_without_email_consent_gets_no_mail(
     assert to(message) == "doctor@test.invalid"
     attendee = next(a for a in response.json()["attendees"] if a["kind"] == "participant")
     assert attendee["delivery"] is None
+
+
+async def test_the_coach_resends_one_attendees_invitation(
+    smtp_client: httpx.AsyncClient, world: World, mail_server: MailServer
+) -> None:
+    coach = await login(smtp_client, world.coach)
+    participant_id = await participant(smtp_client, coach, "en")
+    body = {**booking_body(world, berlin(next_weekday(1), 10)), "participant_id": participant_id}
+    consultation = (await smtp_client.post("/api/v1/consultations", json=body, headers=coach)).json()
+    first = {to(m): m for m in mail_server.count(2)}
+    attendee = next(a for a in consultation["attendees"] if a["kind"] == "participant")
+
+    resent = await smtp_client.post(
+        f"/api/v1/consultations/{consultation['id']}/attendees/{attendee['id']}/resend", headers=coach
+    )
+    assert resent.status_code == 202, resent.text
+    [again] = mail_server.count(3)[2:]
+    assert to(again) == "p-en@example.org"
+    assert again["Message-ID"] == f"<{resent.json()['id']}@telecon.test>"
+    assert again["Message-ID"] != first["p-en@example.org"]["Message-ID"]
+    assert str(event_of(again)["UID"]) == str(event_of(first["p-en@example.org"])["UID"])
+    shown = (await smtp_client.get(f"/api/v1/consultations/{consultation['id']}", headers=coach)).json()
+    delivery = next(a for a in shown["attendees"] if a["kind"] == "participant")["delivery"]
+    assert (delivery["id"], delivery["status"]) == (resent.json()["id"], "sent")
+
+    # Someone who may not be emailed cannot be resent to: the problem names the attendee.
+    withdrawn = await smtp_client.post(
+        f"/api/v1/participants/{participant_id}/consents",
+        json={"kind": "email_contact", "granted": False},
+        headers=coach,
+    )
+    assert withdrawn.status_code == 201
+    refused = await smtp_client.post(
+        f"/api/v1/consultations/{consultation['id']}/attendees/{attendee['id']}/resend", headers=coach
+    )
+    assert_problem(refused, 409, "attendee_id")
