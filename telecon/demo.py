@@ -17,6 +17,7 @@ from telecon.passwords import hash_password
 from telecon.scheduling.models import AvailabilityRule, ConsultationType
 
 DEMO_ORGANIZATION = "Jobcenter Demo (Service Point Gesundheit und Arbeit)"
+DEMO_PHONE = "030 5555 0100"
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (printed for the demo)
 
 STAFF: list[tuple[str, str, Role, Profession | None, list[str]]] = [
@@ -35,10 +36,11 @@ STAFF: list[tuple[str, str, Role, Profession | None, list[str]]] = [
 ]
 PARTICIPANTS = [
     ("Michael B.", "de", "JC-2026-0001"),
-    ("Olena K.", "en", "JC-2026-0002"),
-    ("Sabine R.", "de", "JC-2026-0003"),
-    ("Ahmet T.", "de", "JC-2026-0004"),
+    ("Olena K.", "uk", "JC-2026-0002"),
+    ("Sabine R.", "de-x-simple", "JC-2026-0003"),
+    ("Ahmet T.", "tr", "JC-2026-0004"),
     ("Lukas F.", "de", "JC-2026-0005"),
+    ("Samira H.", "ar", "JC-2026-0006"),
 ]
 # Monday–Friday mornings and two afternoons, in the specialist's zone (Europe/Berlin).
 WEEKLY = [(d, time(9), time(12, 30)) for d in range(5)] + [(1, time(14), time(17)), (3, time(14), time(17))]
@@ -50,6 +52,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]
         organization = await organizations.get_or_create_organization(session, DEMO_ORGANIZATION)
         existing = await session.scalar(select(User).where(User.email == STAFF[0][0]))
         if existing is None:
+            organization.contact_phone = DEMO_PHONE
             await _seed(session, organization.id)
     return [f"{role.value:<10} {email:<42} {DEMO_PASSWORD}" for email, _, role, _, _ in STAFF]
 
@@ -84,7 +87,8 @@ async def _seed(session: AsyncSession, organization_id: uuid.UUID) -> None:
             ),
             ConsultationType(
                 organization_id=organization_id,
-                name="Psychologische Beratung (50 Minuten)",
+                # A neutral name: it is what invitations and calendar entries show.
+                name="Beratungsgespräch (50 Minuten)",
                 duration_minutes=50,
                 buffer_minutes=10,
                 professions=[Profession.psychologist.value, Profession.psychotherapist.value],
