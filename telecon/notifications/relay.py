@@ -16,7 +16,7 @@ The same two steps run in the arq worker (``telecon worker``, with Redis) and in
 2. ``Relay.deliver`` sends one row: it reads the row's facts (and voids it if the consultation moved on),
    renders, sends outside any transaction, then marks it ``sent``, or ``failed`` at once on a 5xx, or
    leaves it ``pending`` with ``next_attempt_at`` after an exponential backoff on a 4xx or a broken
-   connection, until a day (``outbox_give_up_hours``) after it was written.
+   connection, until a day (``outbox_give_up_hours``) after it was written (a reminder: until the start).
 
 A relay that dies mid-send leaves its rows leased; when the lease ends another relay takes them. So a
 message is sent at least once, twice only if a relay died between the server's accept and the commit:
@@ -35,7 +35,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.notifications import content, mail
-from telecon.outbox.models import OutboxMessage, OutboxStatus
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.settings import Settings
 
@@ -145,7 +145,8 @@ class Relay:
                 reply_to=(facts.coach_name or "", facts.coach_email) if facts.coach_email else None,
                 now=now,
             )
-            created_at, attempts, recipient = facts.message.created_at, facts.message.attempts, attendee.email or ""
+            attempts, recipient = facts.message.attempts, attendee.email or ""
+            deadline = self.deadline(facts)
             await session.rollback()  # no transaction (nor pooled connection) held while the server talks
         try:
             await self.transport.send(email, sender=self.sender[1], recipient=recipient)
@@ -154,8 +155,8 @@ class Relay:
             log.warning("outbox %s refused for good: %s", message_id, error.reason)
             return Outcome("failed", error.reason)
         except mail.Temporary as error:
-            if now - created_at >= self.give_up_after:
-                reason = f"not delivered within {self.give_up_after}: {error.reason}"
+            if now >= deadline:
+                reason = f"gave up at {deadline:%Y-%m-%d %H:%M} UTC: {error.reason}"
                 await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
                 return Outcome("failed", reason)
             retry_at = now + backoff(attempts + 1)
@@ -166,6 +167,12 @@ class Relay:
             return Outcome("retry", error.reason)
         await self._update(message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now)
         return Outcome("sent")
+
+    def deadline(self, facts: content.Facts) -> datetime:
+        """Until when a message is worth retrying: a day after it was written, a reminder until the start."""
+        if facts.message.topic == Topic.reminder:
+            return facts.consultation.starts_at
+        return facts.message.created_at + self.give_up_after
 
     async def _update(
         self,
