@@ -126,3 +126,13 @@ async def test_the_postgresql_pool_is_fixed_at_the_configured_size(monkeypatch: 
         await engine.dispose()
     with pytest.raises(ValidationError):
         Settings(database_pool_size=0)
+
+
+def test_reminder_minutes_read_as_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECON_REMINDER_MINUTES", "2880, 90")
+    assert Settings().reminder_minutes == [2880, 90]
+    monkeypatch.setenv("TELECON_REMINDER_MINUTES", "")
+    assert Settings().reminder_minutes == []  # no reminders at all
+    monkeypatch.setenv("TELECON_REMINDER_MINUTES", "24h")
+    with pytest.raises(ValueError, match="TELECON_REMINDER_MINUTES"):
+        Settings()
