@@ -466,7 +466,7 @@ async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
         )
         page = early.page
         assert await page.evaluate("document.documentElement.lang") == language
-        assert await page.evaluate("document.documentElement.dir") == t["direction"]
+        assert await page.evaluate("getComputedStyle(document.documentElement).direction") == t["direction"]
         assert await page.evaluate("document.body.dataset.status") == "early"
         assert (await page.inner_text("h1")).strip() == t["title"]
         body = await page.inner_text("body")
