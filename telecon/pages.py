@@ -25,6 +25,7 @@ def notice_page(
     page = render(
         "pages/notice.html.j2",
         lang=language,
+        direction=t["direction"],
         nonce=nonce,
         title=t[title],
         paragraphs=[t[key] for key in paragraphs],

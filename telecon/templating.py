@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -85,12 +83,3 @@ def script_json(value: Any) -> str:
 
 def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
-
-
-def local_date_time(instant: datetime, timezone: str, t: dict[str, Any]) -> tuple[str, str]:
-    """The date and the time of an instant as people in ``timezone`` read them, in the texts' language."""
-    local = instant.astimezone(ZoneInfo(timezone))
-    day = t["date_format"].format(
-        weekday=t["weekdays"][local.weekday()], day=local.day, month=t["months"][local.month - 1], year=local.year
-    )
-    return day, t["time_format"].format(hour=f"{local.hour:02d}", minute=f"{local.minute:02d}")

@@ -12,6 +12,7 @@ from litestar.params import FromPath
 
 from telecon.access import Role
 from telecon.addresses import client_address
+from telecon.dates import local_when
 from telecon.errors import NotFound, TooManyRequests
 from telecon.openapi import problems
 from telecon.pages import browser_language, notice_page
@@ -19,7 +20,7 @@ from telecon.scheduling.schemas import AttendeeOut
 from telecon.scheduling.services import visible_join_url
 from telecon.schemas import Out
 from telecon.settings import Settings
-from telecon.templating import local_date_time, pick_language, render, script_json, texts
+from telecon.templating import pick_language, render, script_json, texts
 from telecon.video import services
 from telecon.video.services import JoinInfo, VideoPolicy
 from telecon.web import CurrentActor, DbSession, current_time
@@ -117,10 +118,11 @@ async def join_page(
         "pages/join.html.j2",
         t=t,
         lang=language,
+        direction=t["direction"],
         info=info,
         nonce=nonce,
         external_api_url=api_url,
-        local=lambda instant: local_date_time(instant, info.timezone, t),
+        local=lambda instant: local_when(instant, info.timezone, language),
         config_json=script_json(_page_config(info, language, now)),
         texts_json=script_json(
             {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}

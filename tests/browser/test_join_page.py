@@ -6,6 +6,7 @@ so no Jitsi server (and no network) is needed.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,13 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Role
+from telecon.dates import babel_locale, local_when
 from telecon.organizations.models import Organization, User
 from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, OverrideKind
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
-from telecon.templating import local_date_time, texts
+from telecon.templating import texts
 from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday, now
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -284,6 +286,45 @@ async def organization_zone(sessionmaker: async_sessionmaker[AsyncSession], worl
         return organization.timezone
 
 
+async def consenting_participant(
+    http: httpx.AsyncClient, coach: dict[str, str], name: str, email: str, language: str
+) -> str:
+    created = await http.post(
+        "/api/v1/participants",
+        json={"display_name": name, "email": email, "preferred_language": language},
+        headers=coach,
+    )
+    assert created.status_code == 201, created.text
+    participant_id = str(created.json()["id"])
+    consent = await http.post(
+        f"/api/v1/participants/{participant_id}/consents",
+        json={"kind": "video_consultation", "granted": True},
+        headers=coach,
+    )
+    assert consent.status_code == 201, consent.text
+    return participant_id
+
+
+async def check_right_to_left(page: Page) -> None:
+    """Laid out from the right: the heading and the buttons start at the card's right edge, not its left."""
+    assert await page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    edges = await page.evaluate(
+        """() => {
+          const card = document.querySelector("section.card").getBoundingClientRect();
+          const button = document.getElementById("check-start").getBoundingClientRect();
+          const heading = document.querySelector("h1");
+          const range = document.createRange();
+          range.selectNodeContents(heading);
+          const text = range.getBoundingClientRect();
+          const main = heading.parentElement.getBoundingClientRect();
+          return {cardRight: card.right, cardLeft: card.left, buttonRight: button.right, buttonLeft: button.left,
+                  textRight: text.right, textLeft: text.left, mainRight: main.right, mainLeft: main.left};
+        }"""
+    )
+    assert edges["cardRight"] - edges["buttonRight"] < 40 < edges["buttonLeft"] - edges["cardLeft"], edges
+    assert edges["mainRight"] - edges["textRight"] < 40 < edges["textLeft"] - edges["mainLeft"], edges
+
+
 def screenshot_path(tmp_path: Path, name: str) -> Path:
     folder = tmp_path / "screenshots"
     folder.mkdir(exist_ok=True)
@@ -393,6 +434,8 @@ async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
         headers=coach,
     )
     assert english.status_code == 201, english.text
+    arabic = await consenting_participant(http, coach, "Amal Haddad", "amal@test.invalid", "ar")
+    russian = await consenting_participant(http, coach, "Olga Petrova", "olga@test.invalid", "ru")
     consent = await http.post(
         f"/api/v1/participants/{english.json()['id']}/consents",
         json={"kind": "video_consultation", "granted": True},
@@ -404,11 +447,13 @@ async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
     cases = [
         ("de", world.participant_id, berlin(monday, 9), "Maria Muster"),
         ("en", english.json()["id"], berlin(monday, 10), "John Example"),
+        ("ar", arabic, berlin(monday, 11), "Amal Haddad"),
+        ("ru", russian, berlin(monday, 11, 30), "Olga Petrova"),
     ]
     for language, participant_id, start, name in cases:
         consultation = await book_via_http(http, world, participant_id, start)
         t = texts(language)
-        day, time = local_date_time(datetime.fromisoformat(start), zone, t)
+        when = local_when(datetime.fromisoformat(start), zone, language)
 
         early = await visit(
             browser,
@@ -421,25 +466,31 @@ async def test_early_page_shows_the_time_a_countdown_and_the_device_check(
         )
         page = early.page
         assert await page.evaluate("document.documentElement.lang") == language
+        assert await page.evaluate("getComputedStyle(document.documentElement).direction") == t["direction"]
         assert await page.evaluate("document.body.dataset.status") == "early"
         assert (await page.inner_text("h1")).strip() == t["title"]
         body = await page.inner_text("body")
         assert t["hello"].format(name=name) in body
-        assert t["starts_at"].format(date=day, time=time) in body
-        assert day in await page.inner_text(".when")
-        assert time in await page.inner_text(".when")
+        assert t["starts_at"].format(date=when.date, time=when.time, zone=when.zone) in body
+        assert when.date in await page.inner_text(".when")
+        assert when.zone in await page.inner_text(".when")
         await page.wait_for_function("() => document.getElementById('countdown').textContent.trim() !== ''")
         countdown = await page.inner_text("#countdown")
         prefix, suffix = t["countdown"].split("{duration}")
         assert countdown.startswith(prefix.strip()), countdown
         assert countdown.endswith(suffix.strip()), countdown
-        assert t["units"]["day"][1] in countdown, countdown  # a week ahead: days
+        # A week ahead: days first, in the form the language uses for that number (Russian 7: "дней").
+        days = int(re.findall(r"\d+", countdown)[0])
+        assert 6 <= days <= 14, countdown
+        assert t["units"]["day"][babel_locale(language).plural_form(days)].format(n=days) in countdown, countdown
         check = page.locator("#check-start")
         assert await check.is_visible()
         assert (await check.inner_text()).strip() == t["check_start"]
         assert await page.is_visible("text=" + t["check_title"])
         if language == "en":
             assert "Your video consultation" in body
+        if language == "ar":
+            await check_right_to_left(page)
 
         # Nothing of Jitsi before the window opens.
         assert await page.evaluate("window.__jitsiCalls") is None
@@ -495,7 +546,7 @@ async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
     assert cancelled.status_code == 200, cancelled.text
 
     t = texts("de")
-    day, time = local_date_time(datetime.fromisoformat(start), zone, t)
+    when = local_when(datetime.fromisoformat(start), zone, "de")
     async with sessionmaker() as session:
         coach_user = (await session.execute(select(User).where(User.email == world.coach))).scalar_one()
         coach_name, coach_email = coach_user.display_name, coach_user.email
@@ -508,7 +559,7 @@ async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
     assert (await page.inner_text("h1")).strip() == t["cancelled_title"]
     body = await page.inner_text("body")
     assert t["cancelled"] in body
-    assert f"{day}, {time}" in body
+    assert t["when"].format(date=when.date, time=when.time, zone=when.zone) in body
     assert t["contact"].format(name=coach_name) in body
     mail = page.locator(f'a[href="mailto:{coach_email}"]')
     assert await mail.count() == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,8 +24,19 @@ from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import AvailabilityOverride, OverrideKind
 from telecon.scheduling.services import ConsultationView, SchedulingPolicy, reschedule_consultation
 from telecon.settings import Settings
+from telecon.templating import texts
 from telecon.video.services import VideoPolicy, open_join
-from tests.conftest import LiveServer, World, assert_problem, berlin, login, next_weekday, now
+from tests.conftest import (
+    LiveServer,
+    World,
+    assert_problem,
+    berlin,
+    berlin_time,
+    booking_body,
+    login,
+    next_weekday,
+    now,
+)
 
 APP_SECRET = "development-jitsi-app-secret-change-me"
 pytestmark = pytest.mark.dates  # join windows open and close on the test day's clock
@@ -397,3 +410,111 @@ async def test_token_window_follows_a_reschedule(
     assert after["nbf"] - before["nbf"] == 30 * 60
     assert after["exp"] - before["exp"] == 30 * 60
     assert after["room"] == before["room"]
+
+
+# The join page in the attendee's language: Babel's dates and zone names, right to left for Arabic. Literal
+# words here, not ``telecon.dates``, so that a page which stopped formatting through Babel would fail.
+GERMAN_MONTHS = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
+RUSSIAN_MONTHS = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
+ARABIC_MONTHS = [
+    "يناير",
+    "فبراير",
+    "مارس",
+    "أبريل",
+    "مايو",
+    "يونيو",
+    "يوليو",
+    "أغسطس",
+    "سبتمبر",
+    "أكتوبر",
+    "نوفمبر",
+    "ديسمبر",
+]
+
+
+async def test_join_page_speaks_each_guests_language(client: httpx.AsyncClient, world: World) -> None:
+    coach = await login(client, world.coach)
+    day = next_weekday(0)
+    languages = ["ar", "ru", "tr", "uk", "de-x-simple"]  # five guests at most; the participant reads German
+    guests = [{"name": f"Gast {language}", "language": language} for language in languages]
+    booked = await client.post(
+        "/api/v1/consultations", json=booking_body(world, berlin(day, 9, 30), guests=guests), headers=coach
+    )
+    assert booked.status_code == 201, booked.text
+    attendees = booked.json()["attendees"]
+    links = {a["name"]: a["join_url"] for a in attendees if a["kind"] == "guest"}
+    (links["Gast de"],) = [a["join_url"] for a in attendees if a["kind"] == "participant"]
+    summer = berlin_time(day, 9, 30).dst() != timedelta(0)
+
+    pages = {}
+    for language in ["de", *languages]:
+        page = await client.get(f"/join/{token_of(links[f'Gast {language}'])}")
+        assert page.status_code == 200, page.text
+        text = pages[language] = html.unescape(page.text)
+        t = texts(language)
+        # Left to right is HTML's default, so only Arabic names a direction.
+        assert (f'<html lang="{language}" dir="rtl">' if language == "ar" else f'<html lang="{language}">') in text
+        assert t["title"] in text
+        assert t["check_title"] in text
+
+    german = pages["de"]
+    assert f"Montag, {day.day}. {GERMAN_MONTHS[day.month - 1]} {day.year}" in german
+    assert "um 09:30 Uhr" in german
+    assert ("(Mitteleuropäische Sommerzeit)" if summer else "(Mitteleuropäische Normalzeit)") in german
+    assert 'dir="rtl"' not in german
+
+    arabic = pages["ar"]
+    assert 'dir="rtl"' in arabic
+    assert "تبدأ استشارتكم عبر الفيديو" in arabic
+    assert f"الاثنين، {day.day} {ARABIC_MONTHS[day.month - 1]} {day.year}" in arabic
+    assert ("توقيت وسط أوروبا الصيفي" if summer else "توقيت وسط أوروبا الرسمي") in arabic
+
+    russian = pages["ru"]
+    assert f"понедельник, {day.day} {RUSSIAN_MONTHS[day.month - 1]} {day.year}\u202fг." in russian
+    assert "в 09:30" in russian
+    assert ("(Центральная Европа, летнее время)" if summer else "(Центральная Европа, стандартное время)") in russian
+    assert "Здравствуйте, Gast ru" in russian
+
+    assert "Mitteleuropäische" in pages["de-x-simple"]
+    assert ("Orta Avrupa Yaz Saati" if summer else "Orta Avrupa Standart Saati") in pages["tr"]
+    assert "понеділок" in pages["uk"]
+    for language, text in pages.items():
+        units = json.loads(text.split('id="join-texts">')[1].split("</script>")[0])["units"]
+        assert units == texts(language)["units"], "the countdown gets every plural form of the language"
+
+
+async def test_notice_pages_follow_the_browser_and_read_right_to_left_in_arabic(client: httpx.AsyncClient) -> None:
+    unknown = await client.get(f"/join/{uuid.uuid4().hex}", headers={"Accept-Language": "ar-SY, de;q=0.5"})
+    assert unknown.status_code == 404
+    assert '<html lang="ar" dir="rtl">' in unknown.text
+    assert texts("ar")["link_unknown_title"] in html.unescape(unknown.text)
+
+    home = await client.get("/", headers={"Accept-Language": "fr, uk;q=0.8"})
+    assert '<html lang="uk">' in home.text
+    assert texts("uk")["home_intro"] in html.unescape(home.text)
