@@ -230,7 +230,7 @@ class Composer:
                 "join_opens": lines(s["join_opens"], html=html),
                 "no_app": lines(s["no_app"], html=html),
                 "prepare_label": s["prepare_label"],
-                "prepare": [_fill(item, values, html=html, rtl=rtl) for item in s["prepare"]],
+                "prepare": [lines(item, html=html) for item in s["prepare"]],
                 "personal_link": lines(s["personal_link"], html=html),
                 "calendar_hint": lines(s["calendar_hint"], html=html),
                 "contact_label": s["contact_label"],
