@@ -250,8 +250,8 @@ class Composer:
         text = environment().get_template("email/message.txt.j2").render(s=part(html=False), **context)
         if rtl:
             text = "\n".join(f"{_RIGHT_TO_LEFT_MARK}{line}" if line.strip() else line for line in text.split("\n"))
-        html = environment().get_template("email/message.html.j2").render(s=part(html=True), **context)
         subject = _fill(s["subject"][name], values, html=False, rtl=rtl)
+        html = environment().get_template("email/message.html.j2").render(s=part(html=True), subject=subject, **context)
         calendar = None
         if method is not None:
             calendar = ics.itip(
