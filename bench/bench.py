@@ -287,15 +287,17 @@ async def seed(engine: AsyncEngine, args: argparse.Namespace, rng: random.Random
         }
         for index, participant_id in enumerate(participant_ids)
     ]
+    # Both consents, as in practice: each booking then writes the participant's invitation and reminders too.
     consent_rows = [
         {
             "organization_id": organization_id,
             "participant_id": participant_id,
-            "kind": ConsentKind.video_consultation,
+            "kind": kind,
             "granted": True,
             "recorded_by_id": coach_id,
         }
         for participant_id in participant_ids
+        for kind in (ConsentKind.video_consultation, ConsentKind.email_contact)
     ]
     batches: list[tuple[type[Base], list[dict[str, Any]]]] = [
         (AvailabilityRule, rule_rows),

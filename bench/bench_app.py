@@ -20,7 +20,9 @@ def make_app() -> Litestar:
     mail_dir = os.environ.get("BENCH_MAIL_DIR") or tempfile.mkdtemp(prefix="telecon-bench-mail-")
     settings = Settings(
         database_url=os.environ["BENCH_DATABASE_URL"],
-        redis_url=None,
+        # As in production, the web process only writes the outbox; arq workers elsewhere send the mail (that
+        # is bench/mail.py's measurement). Nothing here talks to Redis but /ready.
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"),
         mail_dir=Path(mail_dir),
     )
     app = create_app(settings)
