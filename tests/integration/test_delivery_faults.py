@@ -1,0 +1,285 @@
+"""Mail delivery when things break: the mail server away or refusing, a worker killed, Redis away, two relays.
+
+Real parts only: the test databases, aiosmtpd (``tests.mailserver``), real Redis and a real arq worker (in the
+test's loop or as a ``telecon worker`` process). Retries are driven by calling the relay with a later ``now``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telecon.access import Actor, Role
+from telecon.notifications.relay import Outcome, Relay
+from telecon.organizations.models import User
+from telecon.outbox.models import OutboxMessage, OutboxStatus
+from telecon.participants.models import Consent, ConsentKind
+from telecon.scheduling.booking import book_consultation
+from telecon.scheduling.links import JoinLinks, derive_link_key
+from telecon.scheduling.services import SchedulingPolicy
+from telecon.settings import Settings
+from telecon.worker import deliver_batch
+from tests.conftest import (
+    LiveServer,
+    World,
+    berlin,
+    berlin_time,
+    booking_body,
+    login,
+    next_weekday,
+    now,
+)
+from tests.mailserver import MailServer
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+async def coach_id(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> uuid.UUID:
+    async with sessionmaker() as session:
+        found = await session.scalar(select(User.id).where(User.email == world.coach))
+    assert found is not None
+    return found
+
+
+async def consent_to_email(sessionmaker: async_sessionmaker[AsyncSession], world: World) -> None:
+    """The world's participant (maria@test.invalid) agrees to email contact: invitations and reminders."""
+    recorder = await coach_id(sessionmaker, world)
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            Consent(
+                organization_id=world.organization_id,
+                participant_id=world.participant_id,
+                kind=ConsentKind.email_contact,
+                granted=True,
+                recorded_by_id=recorder,
+            )
+        )
+
+
+def policy_of(settings: Settings, **extra: Any) -> SchedulingPolicy:
+    links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
+    return SchedulingPolicy(links=links, **extra)
+
+
+async def book(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    policy: SchedulingPolicy,
+    starts_at: datetime,
+    *,
+    at: datetime,
+) -> uuid.UUID:
+    actor = Actor(await coach_id(sessionmaker, world), world.organization_id, Role.coach)
+    async with sessionmaker() as session, session.begin():
+        booking = await book_consultation(
+            session,
+            actor,
+            policy,
+            participant_id=world.participant_id,
+            specialist_id=world.specialist_id,
+            consultation_type_id=world.type_id,
+            starts_at=starts_at,
+            purpose=None,
+            now=at,
+        )
+    assert booking.created
+    return booking.view.consultation.id
+
+
+def weekday_slots() -> Iterator[datetime]:
+    """The physician's free half hours (Monday to Friday, 9 to 12 in Berlin), from a week after the test day."""
+    for weeks in range(1, 9):
+        for weekday in range(5):
+            day = next_weekday(weekday, weeks_ahead=weeks)
+            for minutes in range(0, 180, 30):
+                yield berlin_time(day, 9 + minutes // 60, minutes % 60)
+
+
+async def outbox(
+    sessionmaker: async_sessionmaker[AsyncSession], consultation_id: uuid.UUID | None = None
+) -> list[OutboxMessage]:
+    async with sessionmaker() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.topic)
+        if consultation_id is not None:
+            query = query.where(OutboxMessage.consultation_id == consultation_id)
+        return list(await session.scalars(query))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    """Wait, without blocking the event loop, until ``check()`` holds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def message_ids(mail_server: MailServer) -> list[str]:
+    return [str(m["Message-ID"]) for m in mail_server.messages]
+
+
+def expected_id(row: OutboxMessage) -> str:
+    return f"<{row.id}@telecon.test>"
+
+
+def statuses(rows: Sequence[OutboxMessage]) -> list[tuple[str, str, int]]:
+    return sorted((str(r.topic), r.status.value, r.attempts) for r in rows)
+
+
+def at(instant: datetime) -> Callable[[], datetime]:
+    return lambda: instant
+
+
+@pytest.fixture
+async def arq_redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    """The test Redis index, emptied before and after (``FLUSHDB``: that index only)."""
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await pool.flushdb()
+    yield pool
+    await pool.flushdb()
+    await pool.aclose()
+
+
+# --- 1. the mail server is away while booking ---------------------------------------------------------
+
+
+async def test_smtp_down_while_booking_then_back(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+) -> None:
+    await consent_to_email(sessionmaker, world)
+    mail_server.stop()
+    with LiveServer(smtp_settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            coach = await login(client, world.coach)
+            booked = await client.post(
+                "/api/v1/consultations", json=booking_body(world, berlin(next_weekday(1), 10)), headers=coach
+            )
+            assert booked.status_code == 201, booked.text
+            consultation_id = booked.json()["id"]
+            shown: dict[str, Any] = {}
+
+            async def tried_and_waiting() -> bool:
+                response = await client.get(f"/api/v1/consultations/{consultation_id}", headers=coach)
+                assert response.status_code == 200, response.text
+                shown.update(response.json())
+                return all((a["delivery"] or {}).get("attempts", 0) >= 1 for a in shown["attendees"])
+
+            await eventually(tried_and_waiting, "the in-process relay's first try")
+            deliveries = {a["kind"]: a["delivery"] for a in shown["attendees"]}
+            assert set(deliveries) == {"participant", "specialist"}
+            for delivery in deliveries.values():
+                assert delivery["topic"] == "email.invitation"
+                assert delivery["status"] == "pending"
+                assert delivery["attempts"] == 1
+                assert delivery["error"].startswith("mail server not reachable"), delivery["error"]
+                assert delivery["sent_at"] is None
+                # The next try waits 30 s (the backoff), not less.
+                due = datetime.fromisoformat(delivery["due_at"].replace("Z", "+00:00"))
+                assert due - now() > timedelta(seconds=20)
+            assert mail_server.messages == []
+
+            mail_server.start()
+            # The retry comes 30 s later: a relay of our own runs then, instead of the test waiting.
+            later = now() + timedelta(seconds=31)
+            relay = Relay(sessionmaker, smtp_settings)
+            outcomes = await deliver_batch(relay, at(later), limit=50)
+            assert sorted(o.status for o in outcomes) == ["sent", "sent"]
+            assert await deliver_batch(relay, at(later + timedelta(minutes=10)), limit=50) == []
+
+            after = (await client.get(f"/api/v1/consultations/{consultation_id}", headers=coach)).json()
+            for attendee in after["attendees"]:
+                assert attendee["delivery"]["status"] == "sent"
+                assert attendee["delivery"]["attempts"] == 2
+                assert attendee["delivery"]["error"] is None
+            assert sorted(str(m["To"].addresses[0].addr_spec) for m in mail_server.messages) == [
+                "doctor@test.invalid",
+                "maria@test.invalid",
+            ]
+            # The reminders stay due at their time; the server's own relay sends nothing more meanwhile.
+            await asyncio.sleep(0.5)
+            assert len(mail_server.messages) == 2
+
+
+# --- 2. a temporary refusal, then success ---------------------------------------------------------------
+
+
+async def test_451_then_250_delivers_one_copy(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+) -> None:
+    t0 = now()
+    consultation_id = await book(sessionmaker, world, policy_of(smtp_settings), next(weekday_slots()), at=t0)
+    [row] = await outbox(sessionmaker, consultation_id)  # the physician's invitation (no consent to email Maria)
+    mail_server.collector.replies = ["451 4.3.0 try later"]
+    relay = Relay(sessionmaker, smtp_settings)
+
+    assert await deliver_batch(relay, at(t0), limit=10) == [Outcome("retry", "451 4.3.0 try later")]
+    [row] = await outbox(sessionmaker, consultation_id)
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.pending, 1, "451 4.3.0 try later")
+    assert row.next_attempt_at == t0 + timedelta(seconds=30)
+
+    assert await deliver_batch(relay, at(t0 + timedelta(seconds=29)), limit=10) == []  # not due yet
+    assert await deliver_batch(relay, at(t0 + timedelta(seconds=31)), limit=10) == [Outcome("sent")]
+    assert await deliver_batch(relay, at(t0 + timedelta(hours=1)), limit=10) == []
+
+    [row] = await outbox(sessionmaker, consultation_id)
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.sent, 2, None)
+    assert row.sent_at == t0 + timedelta(seconds=31)
+    assert mail_server.collector.refused == ["451 4.3.0 try later"]
+    assert message_ids(mail_server) == [expected_id(row)]
+
+
+# --- 3. a permanent refusal ---------------------------------------------------------------------------
+
+
+async def test_550_fails_at_once_and_shows_the_servers_answer(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+) -> None:
+    mail_server.collector.replies = ["550 5.1.1 no such user"]
+    with LiveServer(smtp_settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            coach = await login(client, world.coach)
+            booked = await client.post(
+                "/api/v1/consultations", json=booking_body(world, berlin(next_weekday(2), 11)), headers=coach
+            )
+            assert booked.status_code == 201, booked.text
+            consultation_id = booked.json()["id"]
+            delivery: dict[str, Any] = {}
+
+            async def failed() -> bool:
+                shown = (await client.get(f"/api/v1/consultations/{consultation_id}", headers=coach)).json()
+                [specialist] = [a for a in shown["attendees"] if a["kind"] == "specialist"]
+                delivery.update(specialist["delivery"])
+                return bool(delivery["status"] != "pending")
+
+            await eventually(failed, "the refusal")
+            assert delivery["status"] == "failed"
+            assert delivery["attempts"] == 1
+            assert delivery["error"] == "550 5.1.1 no such user"
+            assert delivery["sent_at"] is None
+            # Never tried again: not by the server's relay, nor by a relay a day later.
+            await asyncio.sleep(0.5)
+            relay = Relay(sessionmaker, smtp_settings)
+            assert await deliver_batch(relay, at(now() + timedelta(hours=25)), limit=10) == []
+    [row] = await outbox(sessionmaker, uuid.UUID(consultation_id))
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.failed, 1, "550 5.1.1 no such user")
+    assert mail_server.collector.refused == ["550 5.1.1 no such user"]
+    assert mail_server.messages == []
