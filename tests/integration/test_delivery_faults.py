@@ -7,23 +7,29 @@ test's loop or as a ``telecon worker`` process). Retries are driven by calling t
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Role
 from telecon.notifications.relay import Outcome, Relay
 from telecon.organizations.models import User
-from telecon.outbox.models import OutboxMessage, OutboxStatus
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.participants.models import Consent, ConsentKind
 from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
@@ -31,16 +37,18 @@ from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.worker import deliver_batch
 from tests.conftest import (
+    BACKENDS,
     LiveServer,
     World,
     berlin,
     berlin_time,
     booking_body,
+    free_port,
     login,
     next_weekday,
     now,
 )
-from tests.mailserver import MailServer
+from tests.mailserver import Collector, MailServer
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -283,3 +291,98 @@ async def test_550_fails_at_once_and_shows_the_servers_answer(
     assert (row.status, row.attempts, row.last_error) == (OutboxStatus.failed, 1, "550 5.1.1 no such user")
     assert mail_server.collector.refused == ["550 5.1.1 no such user"]
     assert mail_server.messages == []
+
+
+# --- 4. a worker killed mid-way -----------------------------------------------------------------------
+
+
+class SlowCollector(Collector):
+    """Takes a moment per message, as a real server does, so a kill lands while messages are on the wire."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_worker(settings: Settings, redis_url: str, mail_port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TELECON_DATABASE_URL": settings.database_url,
+        "TELECON_REDIS_URL": redis_url,
+        "TELECON_PUBLIC_URL": settings.public_url,
+        "TELECON_SMTP_HOST": "127.0.0.1",
+        "TELECON_SMTP_PORT": str(mail_port),
+        "TELECON_SMTP_TLS": "none",
+        "TELECON_SMTP_TIMEOUT_SECONDS": "2",
+        "TELECON_OUTBOX_LEASE_SECONDS": "3",
+        "TELECON_RELAY_CONCURRENCY": "8",
+        "TELECON_RELAY_POLL_SECONDS": "0.1",
+    }
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "telecon", "worker"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+@pytest.mark.parametrize("database_url", BACKENDS[-1:], indirect=True)  # PostgreSQL when there is one
+async def test_sigkilled_worker_loses_nothing_and_sends_at_most_twice(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    arq_redis: ArqRedis,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    await consent_to_email(sessionmaker, world)
+    policy = policy_of(settings, reminder_leads=())
+    slots = weekday_slots()
+    for _ in range(100):
+        await book(sessionmaker, world, policy, next(slots), at=now())
+    # A worker process runs on the machine's clock, not the test day's: the invitations are due by it.
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+    rows = await outbox(sessionmaker)
+    assert len(rows) == 200
+    assert {r.topic for r in rows} == {Topic.invitation}
+
+    mail_server = MailServer(free_port())
+    mail_server.collector = SlowCollector()
+    mail_server.start()
+    log = tmp_path / "worker.log"
+    first = start_worker(settings, redis_url, mail_server.port, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await eventually(lambda: _at_least(mail_server, 40), "the first worker's first 40 messages")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        arrived_before = len(mail_server.messages)
+        assert arrived_before < 200, "the kill came too late to test anything"
+
+        second = start_worker(settings, redis_url, mail_server.port, log)
+        started = time.monotonic()
+
+        async def all_sent() -> bool:
+            async with sessionmaker() as session:
+                pending = await session.scalar(select(func.count()).where(OutboxMessage.status != OutboxStatus.sent))
+            return pending == 0
+
+        await eventually(all_sent, "every row sent", within=400)
+        print(f"recovered in {time.monotonic() - started:.1f} s; {arrived_before} before the kill")
+        await asyncio.sleep(0.5)  # nothing more may arrive
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        mail_server.stop()
+
+    counts = collections.Counter(message_ids(mail_server))
+    assert set(counts) == {expected_id(r) for r in rows}, log.read_text()
+    assert max(counts.values()) <= 2, counts.most_common(3)
+    # Every copy beyond the first carries its row's Message-ID: a duplicate is recognisable as one.
+    assert len(mail_server.messages) == 200 + sum(1 for c in counts.values() if c == 2)
+    print(f"{len(mail_server.messages) - 200} duplicates")
+
+
+async def _at_least(mail_server: MailServer, n: int) -> bool:
+    return len(mail_server.messages) >= n
