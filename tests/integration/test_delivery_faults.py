@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
+from arq import Worker, create_pool
 from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +37,7 @@ from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
-from telecon.worker import deliver_batch
+from telecon.worker import deliver_batch, worker_settings
 from tests.conftest import (
     BACKENDS,
     LiveServer,
@@ -43,6 +45,7 @@ from tests.conftest import (
     berlin,
     berlin_time,
     booking_body,
+    clock,
     free_port,
     login,
     next_weekday,
@@ -386,3 +389,78 @@ async def test_sigkilled_worker_loses_nothing_and_sends_at_most_twice(
 
 async def _at_least(mail_server: MailServer, n: int) -> bool:
     return len(mail_server.messages) >= n
+
+
+# --- 5. Redis away while booking ----------------------------------------------------------------------
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own on a free port, without persistence; not running until started."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs /usr/bin/redis-server")
+async def test_redis_down_while_booking_then_a_worker_sends(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+) -> None:
+    redis = PrivateRedis()
+    with_redis = smtp_settings.model_copy(update={"redis_url": redis.url})
+    with LiveServer(with_redis) as server:  # Redis configured: the web process runs no relay of its own
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            coach = await login(client, world.coach)
+            booked = await client.post(
+                "/api/v1/consultations", json=booking_body(world, berlin(next_weekday(3), 9)), headers=coach
+            )
+            assert booked.status_code == 201, booked.text
+            assert (await client.get("/ready")).status_code == 503
+    consultation_id = uuid.UUID(booked.json()["id"])
+    [row] = await outbox(sessionmaker, consultation_id)
+    assert (row.topic, row.status, row.attempts) == (Topic.invitation, OutboxStatus.pending, 0)
+    assert mail_server.messages == []
+
+    try:
+        redis.start()
+        options = worker_settings(with_redis, clock, sessionmaker=sessionmaker)
+        worker = Worker(**options, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            await eventually(lambda: _at_least(mail_server, 1), "the invitation", within=20)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await worker.close()
+    finally:
+        redis.stop()
+    [row] = await outbox(sessionmaker, consultation_id)
+    assert (row.status, row.attempts) == (OutboxStatus.sent, 1)
+    assert message_ids(mail_server) == [expected_id(row)]
