@@ -29,17 +29,20 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Actor, Role
+from telecon.db import make_engine, make_sessionmaker
 from telecon.notifications.relay import Outcome, Relay
 from telecon.organizations.models import User
 from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.participants.models import Consent, ConsentKind
 from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
-from telecon.scheduling.services import SchedulingPolicy
+from telecon.scheduling.models import AvailabilityOverride, OverrideKind
+from telecon.scheduling.services import SchedulingPolicy, cancel_consultation, reschedule_consultation
 from telecon.settings import Settings
 from telecon.worker import deliver_batch, worker_settings
 from tests.conftest import (
     BACKENDS,
+    BERLIN,
     LiveServer,
     World,
     berlin,
@@ -48,10 +51,11 @@ from tests.conftest import (
     clock,
     free_port,
     login,
+    next_dst_changes,
     next_weekday,
     now,
 )
-from tests.mailserver import Collector, MailServer
+from tests.mailserver import Collector, MailServer, parts
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -369,7 +373,8 @@ async def test_sigkilled_worker_loses_nothing_and_sends_at_most_twice(
                 pending = await session.scalar(select(func.count()).where(OutboxMessage.status != OutboxStatus.sent))
             return pending == 0
 
-        await eventually(all_sent, "every row sent", within=400)
+        # Within the lease and a few polls, not arq's in-progress timeout of a killed job (310 s).
+        await eventually(all_sent, "every row sent", within=40)
         print(f"recovered in {time.monotonic() - started:.1f} s; {arrived_before} before the kill")
         await asyncio.sleep(0.5)  # nothing more may arrive
     finally:
@@ -464,3 +469,150 @@ async def test_redis_down_while_booking_then_a_worker_sends(
     [row] = await outbox(sessionmaker, consultation_id)
     assert (row.status, row.attempts) == (OutboxStatus.sent, 1)
     assert message_ids(mail_server) == [expected_id(row)]
+
+
+# --- 6. reminders across a change of summer time --------------------------------------------------------
+
+ZONE_NAMES = {"spring": "Mitteleuropäische Sommerzeit", "autumn": "Mitteleuropäische Normalzeit"}
+"""What the reader sees after each change (CLDR's German names), written out here rather than computed."""
+
+
+def wall_clock(instant: datetime) -> datetime:
+    return instant.astimezone(BERLIN).replace(tzinfo=None)
+
+
+def reminders(rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    return sorted((r for r in rows if r.topic == Topic.reminder), key=lambda r: r.next_attempt_at)
+
+
+@pytest.mark.parametrize("change", ["spring", "autumn"])
+async def test_reminders_24_real_hours_before_across_a_dst_change(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+    change: str,
+) -> None:
+    spring, autumn = next_dst_changes(BERLIN)
+    day = spring if change == "spring" else autumn  # a Sunday: the physician works 10 to 12 that day only
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            AvailabilityOverride(
+                specialist_id=world.specialist_id,
+                starts_at=berlin_time(day, 10),
+                ends_at=berlin_time(day, 12),
+                kind=OverrideKind.extra,
+            )
+        )
+    await consent_to_email(sessionmaker, world)
+    policy = policy_of(smtp_settings)
+    relay = Relay(sessionmaker, smtp_settings)
+    # In UTC: Python subtracts a timedelta from a Berlin time on the wall clock, not in real hours.
+    start = berlin_time(day, 10).astimezone(UTC)
+    t0 = start - timedelta(days=3)
+
+    consultation = await book(sessionmaker, world, policy, start, at=t0)
+    rows = await outbox(sessionmaker, consultation)
+    day_before, hour_before = reminders(rows)
+    assert day_before.next_attempt_at == start - timedelta(hours=24)
+    assert hour_before.next_attempt_at == start - timedelta(hours=1)
+    assert (day_before.payload, hour_before.payload) == ({"lead_minutes": 1440}, {"lead_minutes": 60})
+    # 24 real hours: 25 on the clock on the wall when summer time begins in between, 23 when it ends.
+    wall_hours = {"spring": 25, "autumn": 23}[change]
+    assert wall_clock(start) - wall_clock(day_before.next_attempt_at) == timedelta(hours=wall_hours)
+    assert wall_clock(start) - wall_clock(hour_before.next_attempt_at) == timedelta(hours=1)
+
+    assert sorted(o.status for o in await deliver_batch(relay, at(t0), limit=50)) == ["sent", "sent"]
+    second = timedelta(seconds=1)
+    assert await deliver_batch(relay, at(day_before.next_attempt_at - second), limit=50) == []
+    assert await deliver_batch(relay, at(day_before.next_attempt_at + second), limit=50) == [Outcome("sent")]
+    assert message_ids(mail_server)[-1] == expected_id(day_before)
+    text = parts(mail_server.messages[-1])["text/plain"].get_content()
+    assert "10:00" in text, text
+    assert ZONE_NAMES[change] in text, text
+    assert await deliver_batch(relay, at(hour_before.next_attempt_at - second), limit=50) == []
+    assert await deliver_batch(relay, at(hour_before.next_attempt_at + second), limit=50) == [Outcome("sent")]
+    assert message_ids(mail_server)[-1] == expected_id(hour_before)
+    assert len(mail_server.messages) == 4
+    assert statuses(await outbox(sessionmaker, consultation)) == [
+        ("email.invitation", "sent", 1),
+        ("email.invitation", "sent", 1),
+        ("email.reminder", "sent", 1),
+        ("email.reminder", "sent", 1),
+    ]
+
+    # A reschedule voids the reminders and writes new ones for the new time; a cancel voids those.
+    actor = Actor(await coach_id(sessionmaker, world), world.organization_id, Role.coach)
+    moved = await book(sessionmaker, world, policy, berlin_time(day, 11), at=t0)
+    old = reminders(await outbox(sessionmaker, moved))
+    new_start = berlin_time(day, 11, 30).astimezone(UTC)
+    async with sessionmaker() as session, session.begin():
+        await reschedule_consultation(session, actor, policy, moved, starts_at=new_start, now=t0)
+    rows = await outbox(sessionmaker, moved)
+    by_id = {r.id: r for r in rows}
+    assert [(by_id[r.id].status, by_id[r.id].last_error) for r in old] == [
+        (OutboxStatus.void, "consultation rescheduled")
+    ] * 2
+    fresh = [r for r in reminders(rows) if r.status is OutboxStatus.pending]
+    assert [(r.next_attempt_at, r.sequence) for r in fresh] == [
+        (new_start - timedelta(hours=24), 1),
+        (new_start - timedelta(hours=1), 1),
+    ]
+    async with sessionmaker() as session, session.begin():
+        await cancel_consultation(session, actor, moved, reason=None, now=t0)
+    assert [r.status for r in reminders(await outbox(sessionmaker, moved))] == [OutboxStatus.void] * 4
+    before = len(mail_server.messages)
+    outcomes = await deliver_batch(relay, at(new_start + timedelta(hours=2)), limit=50)
+    assert sorted(o.status for o in outcomes) == ["sent", "sent"]  # the two cancellations, nothing else
+    rows = await outbox(sessionmaker, moved)
+    cancellations = {expected_id(r) for r in rows if r.topic == Topic.cancelled}
+    assert sorted(message_ids(mail_server)[before:]) == sorted(cancellations)
+    assert statuses(rows) == sorted(
+        [("email.invitation", "void", 0)] * 2
+        + [("email.rescheduled", "void", 0)] * 2
+        + [("email.cancelled", "sent", 1)] * 2
+        + [("email.reminder", "void", 0)] * 4
+    )
+
+    # Booked less than 24 h ahead: only the reminder an hour before.
+    late = berlin_time(day, 10, 30).astimezone(UTC)
+    soon = await book(sessionmaker, world, policy, late, at=late - timedelta(hours=10))
+    [only] = reminders(await outbox(sessionmaker, soon))
+    assert (only.next_attempt_at, only.payload) == (late - timedelta(hours=1), {"lead_minutes": 60})
+
+
+# --- 7. two relays at once ----------------------------------------------------------------------------
+
+
+async def test_two_relays_over_the_same_rows_send_each_once(
+    smtp_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    mail_server: MailServer,
+) -> None:
+    await consent_to_email(sessionmaker, world)
+    policy = policy_of(smtp_settings, reminder_leads=())
+    slots = weekday_slots()
+    for _ in range(25):
+        await book(sessionmaker, world, policy, next(slots), at=now())
+    rows = await outbox(sessionmaker)
+    assert len(rows) == 50
+    later = now() + timedelta(seconds=1)
+
+    async def relay_until_nothing_due() -> list[Outcome]:
+        engine = make_engine(smtp_settings.database_url)
+        relay = Relay(make_sessionmaker(engine), smtp_settings)
+        done: list[Outcome] = []
+        try:
+            while batch := await deliver_batch(relay, at(later), limit=5):
+                done += batch
+        finally:
+            await engine.dispose()
+        return done
+
+    first, second = await asyncio.gather(relay_until_nothing_due(), relay_until_nothing_due())
+    print(f"relay a sent {len(first)}, relay b {len(second)}")
+    assert [o.status for o in first + second] == ["sent"] * 50
+    assert statuses(await outbox(sessionmaker)) == [("email.invitation", "sent", 1)] * 50
+    counts = collections.Counter(message_ids(mail_server))
+    assert counts == collections.Counter({expected_id(r): 1 for r in rows})
