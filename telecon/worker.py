@@ -4,9 +4,12 @@ Two kinds of work, each one function that both ways of running call:
 
 - ``deliver_batch`` / ``deliver_message``: the outbox relay (``telecon.notifications.relay``). In-process,
   a loop claims due rows and delivers them concurrently. Under arq, a dispatcher task in each worker claims
-  due rows and enqueues one ``deliver_message`` job per row, the row's id as ``_job_id`` (so a row is queued
-  at most once); arq runs them, up to ``relay_concurrency`` at a time, polling Redis every 50 ms. Retries
-  and their backoff live on the row, not in Redis: a lost Redis loses no mail.
+  due rows and enqueues one ``deliver_message`` job per row and claim, the row's id and its lease as
+  ``_job_id``; arq runs them, up to ``relay_concurrency`` at a time, polling Redis every 50 ms. A job sends
+  only while its claim's lease still holds the row: when a worker is killed mid-job, arq runs that job again
+  only after its own in-progress timeout (the longest job timeout + 10 s, minutes), but the row is claimed
+  again as soon as its lease ends, under a new job id, and the old job, when it finally runs, does nothing.
+  Retries and their backoff live on the row, not in Redis: a lost Redis loses no mail.
 - ``housekeeping``: expired login throttles, idempotency keys past their replay window and sent mail past
   its retention are removed.
 """
@@ -82,10 +85,11 @@ async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
     return await run_housekeeping(ctx["sessionmaker"], ctx["settings"], now=clock())
 
 
-async def deliver_message(ctx: dict[str, Any], message_id: str) -> str:
+async def deliver_message(ctx: dict[str, Any], message_id: str, lease_until: str | None = None) -> str:
     clock: Clock = ctx["clock"]
     relay: Relay = ctx["relay"]
-    outcome = await relay.deliver(uuid.UUID(message_id), now=clock())
+    lease = datetime.fromisoformat(lease_until) if lease_until else None
+    outcome = await relay.deliver(uuid.UUID(message_id), now=clock(), lease_until=lease)
     return outcome.status
 
 
@@ -98,9 +102,14 @@ async def dispatch(ctx: dict[str, Any]) -> None:
     batch = max(settings.relay_concurrency * 4, 100)
     while True:
         try:
-            ids = await relay.claim(now=clock(), limit=batch)
+            claimed_at = clock()
+            ids = await relay.claim(now=claimed_at, limit=batch)
+            lease_until = (claimed_at + relay.lease).isoformat()
             for message_id in ids:
-                await redis.enqueue_job("deliver_message", str(message_id), _job_id=str(message_id))
+                # One job per claim, not per row: a dead worker's job (which arq holds back for minutes)
+                # must not keep the row's next claim from being queued.
+                job_id = f"{message_id}@{lease_until}"
+                await redis.enqueue_job("deliver_message", str(message_id), lease_until, _job_id=job_id)
         except Exception:
             # The database or Redis is away: the claimed rows come back when their lease ends.
             log.exception("the relay's dispatcher failed; trying again shortly")

@@ -125,11 +125,14 @@ class Relay:
         async with self.sessionmaker() as session, session.begin():
             return await claim_due(session, now=now, limit=limit, lease=self.lease)
 
-    async def deliver(self, message_id: uuid.UUID, *, now: datetime) -> Outcome:
+    async def deliver(self, message_id: uuid.UUID, *, now: datetime, lease_until: datetime | None = None) -> Outcome:
+        """Send one row; with ``lease_until`` (a queued job's claim) only while that claim still holds it."""
         async with self.sessionmaker() as session:
             facts = await content.load_facts(session, message_id)
             if facts is None or facts.message.status is not OutboxStatus.pending:
                 return Outcome("skipped")
+            if lease_until is not None and facts.message.next_attempt_at != lease_until:
+                return Outcome("skipped")  # its lease ended and a newer claim (with a job of its own) took over
             stale = content.stale_reason(facts)
             if stale is not None:
                 await self._finish(session, message_id, status=OutboxStatus.void, error=stale)
