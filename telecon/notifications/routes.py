@@ -94,6 +94,6 @@ async def calendar_feed(token: FromPath[str], db_session: DbSession, state: Stat
         return problem(404, "Not found")
     return Response(
         ics.feed(feeds.FEED_NAME, events),
-        media_type="text/calendar; charset=utf-8",
+        media_type="text/calendar",  # Litestar adds "; charset=utf-8"
         headers={"Referrer-Policy": "no-referrer"},
     )
