@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
@@ -22,6 +23,9 @@ from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
+from telecon.notifications import routes as notification_routes
+from telecon.notifications.feeds import FeedLinks, FeedPolicy, derive_feed_key
+from telecon.notifications.mail import parse_sender
 from telecon.openapi import AwareDatetimeSchema
 from telecon.organizations import routes as organization_routes
 from telecon.organizations import services as organizations
@@ -139,6 +143,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         max_search_span=timedelta(days=settings.max_slot_search_days),
         reminder_leads=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
     )
+    feed_policy = FeedPolicy(
+        links=FeedLinks(derive_feed_key(settings.secret_key.get_secret_value()), settings.public_url),
+        join_links=links,
+        host=urlsplit(settings.public_url).hostname or "telecon.invalid",  # as the relay's, for the same UIDs
+        organizer=parse_sender(settings.mail_from),
+    )
     video = VideoPolicy(
         links=links,
         jitsi=jitsi_config(settings),
@@ -187,6 +197,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             video_routes.join_info,
             video_routes.join_page,
             video_routes.reissue_link,
+            notification_routes.get_calendar_feed,
+            notification_routes.create_calendar_feed,
+            notification_routes.revoke_calendar_feed,
+            notification_routes.calendar_feed,
         ],
         dependencies={
             "db_session": Provide(provide_session),
@@ -211,6 +225,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "clock": clock,
                 "scheduling_policy": policy,
                 "video_policy": video,
+                "feed_policy": feed_policy,
                 "jwt_auth": jwt_auth,
                 "login_policy": LoginPolicy.of(settings),
                 "passwords": Passwords(settings.password_hashing_concurrency),

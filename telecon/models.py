@@ -3,6 +3,7 @@
 from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
 from telecon.db import Base
+from telecon.notifications.feeds import CalendarFeed
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
 from telecon.outbox.models import OutboxMessage
 from telecon.participants.models import CaseFileEntry, Consent, Participant
@@ -21,6 +22,7 @@ __all__ = [
     "AvailabilityOverride",
     "AvailabilityRule",
     "Base",
+    "CalendarFeed",
     "CaseFileEntry",
     "Consent",
     "Consultation",

@@ -130,9 +130,10 @@ def make_jwt_auth(settings: Settings) -> JWTAuth[Caller, Token]:
 
 
 class RedactJoinTokens(logging.Filter):
-    """Keeps join-link tokens out of access logs: a token in a log file is a key to a consultation."""
+    """Keeps join-link and calendar-feed tokens out of access logs: a token in a log file is a key to a
+    consultation, or to a specialist's agenda."""
 
-    _token = re.compile(r"(/join/)[A-Za-z0-9_-]+")
+    _token = re.compile(r"(/join/|/calendar/)[A-Za-z0-9_-]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

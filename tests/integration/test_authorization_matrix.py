@@ -178,6 +178,14 @@ async def end_membership(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) 
     return Call("DELETE", f"/api/v1/users/{created.json()['id']}/membership")
 
 
+async def calendar_feed(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """The owner's specialist's feed URL, made anew for each call (which also revokes the one before)."""
+    specialist = await login(client, owner.world.specialist)
+    created = await client.post("/api/v1/me/calendar-feed", headers=specialist)
+    assert created.status_code == 201, created.text
+    return Call("GET", urlsplit(created.json()["url"]).path)
+
+
 NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
 PARTICIPANT = "/api/v1/participants/{participant}"
 SPECIALIST = "/api/v1/specialists/{specialist}"
@@ -258,6 +266,16 @@ RULES: dict[str, Rule] = {
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),
     "GET /join/{token}": Rule(call("GET", "/join/{token}"), EVERYONE, EVERYONE, anonymous=200),
+    # A specialist's own calendar feed: no objects of an organization, so the other organization's
+    # specialist gets the same answers. In this order: made, read, then revoked (revoking twice is no error).
+    "POST /api/v1/me/calendar-feed": Rule(call("POST", "/api/v1/me/calendar-feed"), (403, 403, 201), (403, 403, 201)),
+    "GET /api/v1/me/calendar-feed": Rule(call("GET", "/api/v1/me/calendar-feed"), (403, 403, 200), (403, 403, 200)),
+    # Any role may revoke its own feed, so that a leaked URL can be stopped whatever the role is now.
+    "DELETE /api/v1/me/calendar-feed": Rule(
+        call("DELETE", "/api/v1/me/calendar-feed"), (204, 204, 204), (204, 204, 204)
+    ),
+    # Like a join link, the feed's URL is its own credential.
+    "GET /calendar/{token}": Rule(calendar_feed, EVERYONE, EVERYONE, anonymous=200),
 }
 
 

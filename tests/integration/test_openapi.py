@@ -25,7 +25,8 @@ from telecon.settings import Settings
 from tests.conftest import assert_problem
 
 # Served by the app but not API operations: the HTML join page, the viewer and its assets.
-NOT_IN_SCHEMA = {"GET /join/{token}", "GET /"}  # pages for people, not API operations
+# Pages for people and the calendar feed for calendar apps, not API operations.
+NOT_IN_SCHEMA = {"GET /join/{token}", "GET /", "GET /calendar/{token}"}
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {"POST /api/v1/auth/login", "GET /api/v1/join/{token}", "GET /health", "GET /ready"}
 
