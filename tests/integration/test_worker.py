@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telecon.auth.models import FailedAttempt
 from telecon.settings import Settings
 from telecon.worker import run_housekeeping, worker_settings
-from tests.conftest import LiveServer, clock, free_port, now
+from tests.conftest import LiveServer, World, clock, free_port, now
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
 ) -> None:
     await _failures(sessionmaker, now())
     removed = await run_housekeeping(sessionmaker, settings, now=now())
-    assert removed == {"failed_attempts": 1, "idempotency_keys": 0}
+    assert removed == {"failed_attempts": 1, "idempotency_keys": 0, "sent_messages": 0}
     assert await _remaining(sessionmaker) == ["account:fresh"]
 
 
@@ -81,7 +81,7 @@ async def test_arq_worker_runs_housekeeping_from_redis(
         assert await worker.run_check() == 1
     finally:
         await worker.close()
-    assert await job.result(timeout=5) == {"failed_attempts": 1, "idempotency_keys": 0}
+    assert await job.result(timeout=5) == {"failed_attempts": 1, "idempotency_keys": 0, "sent_messages": 0}
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(FailedAttempt)) == 1
 
@@ -121,3 +121,32 @@ async def test_ready_checks_the_database_and_redis(settings: Settings, redis_url
             down = await client.get("/ready")
     assert down.status_code == 503
     assert down.json()["detail"] == "Redis does not answer"
+
+
+@pytest.mark.dates
+async def test_housekeeping_purges_old_sent_mail_and_keeps_pending_and_failed(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    from telecon.outbox.messages import message
+    from telecon.outbox.models import OutboxMessage, OutboxStatus
+
+    at = now()
+    old = at - timedelta(days=settings.outbox_retention_days + 1)
+    async with sessionmaker() as session, session.begin():
+        for name, status, sent in [
+            ("old sent", OutboxStatus.sent, old),
+            ("old void", OutboxStatus.void, None),
+            ("old failed", OutboxStatus.failed, None),
+            ("old pending", OutboxStatus.pending, None),
+            ("recent sent", OutboxStatus.sent, at - timedelta(days=1)),
+        ]:
+            row = message(organization_id=world.organization_id, topic="email.invitation", dedupe_key=name, now=old)
+            row.status, row.sent_at = status, sent
+            if name == "recent sent":
+                row.created_at = at - timedelta(days=2)
+            session.add(row)
+    removed = await run_housekeeping(sessionmaker, settings, now=at)
+    assert removed["sent_messages"] == 2
+    async with sessionmaker() as session:
+        kept = set(await session.scalars(select(OutboxMessage.dedupe_key)))
+    assert kept == {"old failed", "old pending", "recent sent"}
