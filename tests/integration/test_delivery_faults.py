@@ -459,6 +459,11 @@ async def test_redis_down_while_booking_then_a_worker_sends(
         running = asyncio.create_task(worker.async_run())
         try:
             await eventually(lambda: _at_least(mail_server, 1), "the invitation", within=20)
+
+            async def recorded() -> bool:  # the server's accept comes a moment before the row says so
+                return all(row.status is OutboxStatus.sent for row in await outbox(sessionmaker, consultation_id))
+
+            await eventually(recorded, "the row marked sent", within=10)
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
