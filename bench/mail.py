@@ -52,14 +52,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench as booking_bench  # noqa: E402  (bench/bench.py: the seeder and the process helpers)
-
-from telecon.db import make_engine, make_sessionmaker  # noqa: E402
-from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic  # noqa: E402
-from telecon.participants.models import Consent, ConsentKind  # noqa: E402
-from telecon.scheduling.models import Attendee, AttendeeKind, Consultation  # noqa: E402
-from telecon.settings import Settings  # noqa: E402
-from telecon.worker import InProcessJobs  # noqa: E402
+import bench as booking_bench
+from telecon.db import make_engine, make_sessionmaker
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
+from telecon.participants.models import Consent, ConsentKind
+from telecon.scheduling.models import AttendeeKind
+from telecon.settings import Settings
+from telecon.worker import InProcessJobs
 
 ROOT = booking_bench.ROOT
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -134,7 +133,7 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=booking_bench._terminate_with_parent,  # noqa: PLW1509
+                preexec_fn=booking_bench._terminate_with_parent,
             )
 
     @property
@@ -166,8 +165,8 @@ def child_env(**telecon: str) -> dict[str, str]:
     return env
 
 
-async def wait_for_port(port: int, child: Child, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for_port(port: int, child: Child, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         child.alive()
         try:
@@ -177,7 +176,7 @@ async def wait_for_port(port: int, child: Child, timeout: float = 30.0) -> None:
             continue
         writer.close()
         return
-    raise RuntimeError(f"{child.name} did not listen on {port} within {timeout:.0f} s")
+    raise RuntimeError(f"{child.name} did not listen on {port} within {limit:.0f} s")
 
 
 @contextlib.contextmanager
@@ -330,8 +329,8 @@ class CpuMeter:
         return {name: end[name] - self.start.get(name, 0.0) for name in end}
 
 
-async def wait_all_sent(engine: AsyncEngine, expected: int, timeout: float, children: Sequence[Child]) -> int:
-    deadline = time.monotonic() + timeout
+async def wait_all_sent(engine: AsyncEngine, expected: int, limit: float, children: Sequence[Child]) -> int:
+    deadline = time.monotonic() + limit
     sent = 0
     while time.monotonic() < deadline:
         for child in children:
@@ -368,13 +367,13 @@ async def throughput_in_process(
         try:
             result.sent = await wait_all_sent(engine, expected, args.timeout, [sink])
             result.seconds = time.perf_counter() - started
+            result.cpu = meter.used()  # before the relay's connections (their backends) go away
         finally:
             if profile is not None:
                 profile.disable()
                 profile.dump_stats(args.profile)
             await jobs.stop()
             await relay_engine.dispose()
-        result.cpu = meter.used()
         result.cpu["relay (this process)"] = result.cpu.pop("this process")
         await asyncio.sleep(0.3)
         check_sink(result, out, engine_ids=await message_ids(engine))
@@ -494,9 +493,14 @@ async def latency_run(
             children.append(server)
             if with_arq:
                 children.append(
-                    Child("telecon worker", ["-m", "telecon", "worker"], workdir / "worker-latency.log", child_env(**telecon))
+                    Child(
+                        "telecon worker",
+                        ["-m", "telecon", "worker"],
+                        workdir / "worker-latency.log",
+                        child_env(**telecon),
+                    )
                 )
-            await wait_for_port(http_port, server, timeout=60)
+            await wait_for_port(http_port, server, limit=60)
             if with_arq:
                 await asyncio.sleep(1.0)  # the worker's startup (its first dispatcher poll)
             expected = await book_steadily(http_port, world, slots, args, result, children)
@@ -526,7 +530,7 @@ async def book_steadily(
     result: Latency,
     children: Sequence[Child],
 ) -> dict[str, float]:
-    """Book ``rate`` consultations a second for ``duration`` s (open loop); the participant's invitation id → 201 time."""
+    """Book ``rate`` a second for ``duration`` s (open loop); the participant's invitation id → its 201 time."""
     expected: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         login = await client.post(
@@ -620,7 +624,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=booking_bench.DEFAULT_DATABASE_URL, help="reset: never a real one")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="its database is flushed (FLUSHDB)")
     parser.add_argument("--messages", type=int, default=10_000, help="invitations for the throughput part (even)")
-    parser.add_argument("--concurrency", type=int, default=Settings().relay_concurrency, help="TELECON_RELAY_CONCURRENCY")
+    parser.add_argument(
+        "--concurrency", type=int, default=Settings().relay_concurrency, help="TELECON_RELAY_CONCURRENCY"
+    )
     parser.add_argument("--specialists", type=int, default=50)
     parser.add_argument("--participants", type=int, default=2000)
     parser.add_argument("--weeks", type=int, default=8)
@@ -643,17 +649,22 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
         raise SystemExit("the benchmark talks to a loopback PostgreSQL only")
     if not url.database or url.database in booking_bench.FORBIDDEN_DATABASES:
         raise SystemExit(f"refusing to reset the database {url.database!r}")
-    if not make_url(args.redis_url.replace("redis://", "postgresql://")).database == "12":
-        print(f"note: Redis URL {args.redis_url} is not database 12")
+    if not args.redis_url.rstrip("/").endswith("/12"):
+        print(f"note: the Redis URL {args.redis_url} is not database 12; its database is flushed")
     await booking_bench.create_database_if_missing(url)
     engine = make_engine(args.database_url, pool_size=5)
     try:
         print(f"telecon mail benchmark — {os.cpu_count()} CPU(s): {booking_bench.cpu_model()}")
-        print(f"  Python {sys.version.split()[0]}; {booking_bench.versions('aiosmtplib', 'aiosmtpd', 'arq', 'asyncpg')}")
+        print(
+            f"  Python {sys.version.split()[0]}; {booking_bench.versions('aiosmtplib', 'aiosmtpd', 'arq', 'asyncpg')}"
+        )
         print(f"  database {url.render_as_string(hide_password=True)}; Redis {args.redis_url}")
         print(
             f"  On {os.cpu_count()} cores the SMTP sink (own process), the relay, PostgreSQL and (latency) the web"
             " server compete for CPU: figures are for all of them on one machine."
+        )
+        print(
+            f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine counts)"
         )
         t0 = time.perf_counter()
         await booking_bench.reset_and_migrate(engine)
