@@ -305,6 +305,8 @@ class Throughput:
     accepted_total: int = 0
     unknown_ids: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
+    load: float = float("nan")
+    """The 1-minute load average at the end: above ~2 on two cores, something else competed for them."""
 
     @property
     def rate(self) -> float:
@@ -368,6 +370,7 @@ async def throughput_in_process(
             result.sent = await wait_all_sent(engine, expected, args.timeout, [sink])
             result.seconds = time.perf_counter() - started
             result.cpu = meter.used()  # before the relay's connections (their backends) go away
+            result.load = os.getloadavg()[0]
         finally:
             if profile is not None:
                 profile.disable()
@@ -401,6 +404,7 @@ async def throughput_arq(engine: AsyncEngine, args: argparse.Namespace, workdir:
             result.sent = await wait_all_sent(engine, expected, args.timeout, [sink, worker])
             result.seconds = time.perf_counter() - started
             result.cpu = meter.used()
+            result.load = os.getloadavg()[0]
         finally:
             worker.stop()
         await asyncio.sleep(0.3)
@@ -441,7 +445,7 @@ def print_throughput(results: Sequence[Throughput]) -> None:
                 for name, seconds in r.cpu.items()
                 if seconds > 0.05
             )
-            print(f"    CPU: {per}")
+            print(f"    CPU: {per}; load average (1 min) at the end {r.load:.2f}")
 
 
 # --- part 2: latency -----------------------------------------------------------------------------------
