@@ -17,13 +17,15 @@ A failed delivery is ``Temporary`` (a 4xx, a refused or broken connection: tried
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 import os
 import re
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -35,6 +37,37 @@ from telecon.notifications.content import Rendered
 
 log = logging.getLogger("telecon.mail")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, but each header class is made once, not at every header set.
+
+    ``HeaderRegistry.__getitem__`` builds a new class with ``type()`` each time a header is set or read: about
+    50 times per invitation, a third of the time ``build`` takes (measured with ``bench/mail.py``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = super().__getitem__(name)
+        return made
+
+
+POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+"""``email.policy.default`` (what ``EmailMessage()`` uses) with the cached header classes."""
+
+_LOCAL_HOSTNAME: list[str] = []
+
+
+async def local_hostname() -> str:
+    """This host's name for EHLO, looked up once (aiosmtplib otherwise asks a thread for it at every send)."""
+    if not _LOCAL_HOSTNAME:
+        _LOCAL_HOSTNAME.append(await asyncio.to_thread(socket.getfqdn))
+    return _LOCAL_HOSTNAME[0]
 
 
 class DeliveryError(Exception):
@@ -77,7 +110,7 @@ def build(
     reply_to: tuple[str, str] | None,
     now: datetime,
 ) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = header_safe(rendered.subject)
     message["From"] = Address(header_safe(sender[0]), addr_spec=sender[1])
     message["To"] = Address(header_safe(recipient[0]), addr_spec=recipient[1])
@@ -124,6 +157,7 @@ class SmtpTransport:
                 username=self.username,
                 password=self.password,
                 timeout=self.timeout,
+                local_hostname=await local_hostname(),
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             refusals = error.recipients
