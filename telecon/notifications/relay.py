@@ -129,26 +129,25 @@ class Relay:
         """Send one row; with ``lease_until`` (a queued job's claim) only while that claim still holds it."""
         async with self.sessionmaker() as session:
             facts = await content.load_facts(session, message_id)
-            if facts is None or facts.message.status is not OutboxStatus.pending:
+            if facts is None or facts.status is not OutboxStatus.pending:
                 return Outcome("skipped")
-            if lease_until is not None and facts.message.next_attempt_at != lease_until:
+            if lease_until is not None and facts.next_attempt_at != lease_until:
                 return Outcome("skipped")  # its lease ended and a newer claim (with a job of its own) took over
             stale = content.stale_reason(facts)
             if stale is not None:
                 await self._finish(session, message_id, status=OutboxStatus.void, error=stale)
                 return Outcome("void", stale)
-            attendee = facts.attendee
             rendered = self.composer.render(facts, now=now)
             email = mail.build(
                 rendered,
                 outbox_id=message_id,
                 host=self.host,
                 sender=self.sender,
-                recipient=(attendee.name, attendee.email or ""),
+                recipient=(facts.name, facts.email or ""),
                 reply_to=(facts.coach_name or "", facts.coach_email) if facts.coach_email else None,
                 now=now,
             )
-            attempts, recipient = facts.message.attempts, attendee.email or ""
+            attempts, recipient = facts.attempts, facts.email or ""
             deadline = self.deadline(facts)
             await session.rollback()  # no transaction (nor pooled connection) held while the server talks
         try:
@@ -173,9 +172,9 @@ class Relay:
 
     def deadline(self, facts: content.Facts) -> datetime:
         """Until when a message is worth retrying: a day after it was written, a reminder until the start."""
-        if facts.message.topic == Topic.reminder:
-            return facts.consultation.starts_at
-        return facts.message.created_at + self.give_up_after
+        if facts.topic == Topic.reminder:
+            return facts.starts_at
+        return facts.created_at + self.give_up_after
 
     async def _update(
         self,

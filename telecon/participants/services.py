@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,6 +119,20 @@ async def consent_history(session: AsyncSession, actor: Actor, participant_id: u
         select(Consent).where(Consent.participant_id == participant.id).order_by(Consent.recorded_at, Consent.id)
     )
     return list(result)
+
+
+def latest_consent(participant_id: Any, kind: ConsentKind) -> ScalarSelect[bool | None]:
+    """Whether the participant's latest entry of ``kind`` grants, as a column of a bigger query (NULL: none).
+
+    The SQL form of ``active_consents``, for queries that decide in one round trip (booking, the mail relay).
+    """
+    return (
+        select(Consent.granted)
+        .where(Consent.participant_id == participant_id, Consent.kind == kind)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 async def active_consents(session: AsyncSession, participant_id: uuid.UUID) -> set[ConsentKind]:

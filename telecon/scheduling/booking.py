@@ -67,7 +67,7 @@ from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Membership, Profession, User
 from telecon.participants import services as participants
-from telecon.participants.models import Consent, ConsentKind, Participant
+from telecon.participants.models import ConsentKind, Participant
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.links import JoinLinks, new_room_name
 from telecon.scheduling.models import (
@@ -294,16 +294,6 @@ class _Context:
 def _context_query() -> Select[*tuple[Any, ...]]:
     """The SELECT shown in the module docstring; its labels are ``_Context``'s fields."""
 
-    def latest_consent(kind: ConsentKind) -> Any:
-        return (
-            select(Consent.granted)
-            .where(Consent.participant_id == Participant.id, Consent.kind == kind)
-            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-            .limit(1)
-            .correlate(Participant)
-            .scalar_subquery()
-        )
-
     stored = select(IdempotencyKey).where(
         IdempotencyKey.organization_id == Participant.organization_id,
         IdempotencyKey.key == bindparam("idempotency_key", type_=String()),
@@ -324,8 +314,10 @@ def _context_query() -> Select[*tuple[Any, ...]]:
         "specialist_languages": User.languages,
         "timezone": User.timezone,
         "profession": User.profession,
-        "consented": latest_consent(ConsentKind.video_consultation),
-        "email_consented": latest_consent(ConsentKind.email_contact),
+        "consented": participants.latest_consent(Participant.id, ConsentKind.video_consultation).correlate(Participant),
+        "email_consented": participants.latest_consent(Participant.id, ConsentKind.email_contact).correlate(
+            Participant
+        ),
         "rules": rules.correlate(User),
         "overrides": overrides.correlate(User),
         "stored_hash": stored.with_only_columns(IdempotencyKey.request_hash).correlate(Participant).scalar_subquery(),

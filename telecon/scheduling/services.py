@@ -301,14 +301,18 @@ CASE_FILE_KIND = {
 
 def recipients(attendees: Sequence[Attendee], participant_consents: set[ConsentKind]) -> list[outbox.Recipient]:
     """Whom a change may email: every attendee with an address, the participant only with ``email_contact``."""
-    return [outbox.Recipient(a.id, a.kind.value, may_email(a, participant_consents)) for a in attendees]
+    consented = ConsentKind.email_contact in participant_consents
+    return [outbox.Recipient(a.id, a.kind.value, may_email(a.kind, a.email, consented)) for a in attendees]
 
 
-def may_email(attendee: Attendee, participant_consents: set[ConsentKind]) -> bool:
-    """The one rule for emailing an attendee, at writing time and again at sending time."""
-    if not attendee.email:
+def may_email(kind: AttendeeKind, email: str | None, email_consented: bool | None) -> bool:
+    """The one rule for emailing an attendee, at writing time and again at sending time.
+
+    ``email_consented``: whether the participant's latest ``email_contact`` entry grants (only asked of them).
+    """
+    if not email:
         return False
-    return attendee.kind is not AttendeeKind.participant or ConsentKind.email_contact in participant_consents
+    return kind is not AttendeeKind.participant or bool(email_consented)
 
 
 def record_change(
@@ -559,7 +563,7 @@ async def resend_invitation(
     if consultation.status is not ConsultationStatus.scheduled:
         raise Conflict(f"the consultation is {consultation.status.value}", field="consultation_id")
     consents = await participants.active_consents(session, consultation.participant_id)
-    if not may_email(attendee, consents):
+    if not may_email(attendee.kind, attendee.email, ConsentKind.email_contact in consents):
         raise Conflict(
             "this attendee cannot be emailed: no address, or no consent to email contact", field="attendee_id"
         )

@@ -19,6 +19,7 @@ from telecon.organizations.models import Organization, User
 from telecon.outbox import messages as outbox
 from telecon.outbox.models import Topic
 from telecon.participants import services as participants
+from telecon.participants.models import ConsentKind
 from telecon.scheduling.links import JoinLinks, hash_join_token
 from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
 from telecon.scheduling.services import may_email
@@ -168,7 +169,7 @@ async def reissue_link(
         raise Conflict(f"the consultation is {consultation.status.value}", field="consultation_id")
     attendee.token_nonce, attendee.token_hash = links.issue()
     consents = await participants.active_consents(session, consultation.participant_id)
-    if may_email(attendee, consents):
+    if may_email(attendee.kind, attendee.email, ConsentKind.email_contact in consents):
         session.add(
             outbox.single(
                 Topic.link_reissued,
