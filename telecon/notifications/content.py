@@ -23,7 +23,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from telecon.dates import local_when
@@ -161,9 +161,8 @@ def _facts_query() -> Select[*tuple[Any, ...]]:
 _FACTS = _facts_query()  # built once: every message runs it
 
 
-async def load_facts(session: AsyncSession, message_id: uuid.UUID) -> Facts | None:
+async def load_facts(connection: AsyncConnection, message_id: uuid.UUID) -> Facts | None:
     """One round trip, no ORM objects: the relay's busiest read (measured by ``bench/mail.py``)."""
-    connection = await session.connection()
     row = (await connection.execute(_FACTS, {"message_id": message_id})).first()
     return Facts(**row._mapping) if row is not None else None
 

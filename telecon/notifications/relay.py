@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Update, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from telecon.notifications import content, mail
 from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
@@ -110,6 +110,8 @@ class Relay:
         transport: mail.Transport | None = None,
     ):
         self.sessionmaker = sessionmaker
+        self.engine: AsyncEngine = sessionmaker.kw["bind"]
+        """Deliveries use plain connections: no ORM session per message (measured with ``bench/mail.py``)."""
         self.settings = settings
         self.transport = transport or transport_of(settings)
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
@@ -127,15 +129,16 @@ class Relay:
 
     async def deliver(self, message_id: uuid.UUID, *, now: datetime, lease_until: datetime | None = None) -> Outcome:
         """Send one row; with ``lease_until`` (a queued job's claim) only while that claim still holds it."""
-        async with self.sessionmaker() as session:
-            facts = await content.load_facts(session, message_id)
+        async with self.engine.connect() as connection:
+            facts = await content.load_facts(connection, message_id)
             if facts is None or facts.status is not OutboxStatus.pending:
                 return Outcome("skipped")
             if lease_until is not None and facts.next_attempt_at != lease_until:
                 return Outcome("skipped")  # its lease ended and a newer claim (with a job of its own) took over
             stale = content.stale_reason(facts)
             if stale is not None:
-                await self._finish(session, message_id, status=OutboxStatus.void, error=stale)
+                await connection.execute(_finish(message_id, status=OutboxStatus.void, last_error=stale))
+                await connection.commit()
                 return Outcome("void", stale)
             rendered = self.composer.render(facts, now=now)
             email = mail.build(
@@ -149,7 +152,7 @@ class Relay:
             )
             attempts, recipient = facts.attempts, facts.email or ""
             deadline = self.deadline(facts)
-            await session.rollback()  # no transaction (nor pooled connection) held while the server talks
+        # Here the connection is back in the pool: none is held while the mail server talks.
         try:
             await self.transport.send(email, sender=self.sender[1], recipient=recipient)
         except mail.Permanent as error:
@@ -191,18 +194,14 @@ class Relay:
             values["next_attempt_at"] = due
         if sent_at is not None:
             values["sent_at"] = sent_at
-        async with self.sessionmaker() as session, session.begin():
-            # Only a row still pending: a coach may have voided it meanwhile (a cancel), and that stands.
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
-                .values(**values)
-            )
+        async with self.engine.begin() as connection:
+            await connection.execute(_finish(message_id, **values))
 
-    async def _finish(self, session: AsyncSession, message_id: uuid.UUID, *, status: OutboxStatus, error: str) -> None:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
-            .values(status=status, last_error=error)
-        )
-        await session.commit()
+
+def _finish(message_id: uuid.UUID, **values: object) -> Update:
+    """The row's new state; only of a row still pending: a cancel may have voided it meanwhile, and that stands."""
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+        .values(**values)
+    )
