@@ -420,13 +420,17 @@ async def get_consultation(session: AsyncSession, actor: Actor, consultation_id:
     if row is None:
         raise NotFound("no such consultation", field="consultation_id")
     consultation, specialist_available = row
-    attendees = await session.scalars(
+    found = await session.scalars(
         select(Attendee).where(Attendee.consultation_id == consultation.id).order_by(Attendee.kind, Attendee.name)
     )
-    notifications = await session.scalars(
-        select(OutboxMessage).where(OutboxMessage.consultation_id == consultation.id).order_by(OutboxMessage.created_at)
-    )
-    return ConsultationView(consultation, list(attendees), list(notifications), bool(specialist_available))
+    attendees = list(found)
+    query = select(OutboxMessage).where(OutboxMessage.consultation_id == consultation.id)
+    if actor.role is Role.specialist:
+        # A delivery error can quote the participant's address: a specialist sees only their own mail's state.
+        own = [a.id for a in attendees if a.kind is AttendeeKind.specialist and a.user_id == actor.user_id]
+        query = query.where(OutboxMessage.attendee_id.in_(own))
+    notifications = await session.scalars(query.order_by(OutboxMessage.created_at))
+    return ConsultationView(consultation, attendees, list(notifications), bool(specialist_available))
 
 
 async def list_consultations(

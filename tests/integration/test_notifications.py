@@ -218,3 +218,18 @@ async def test_the_coach_resends_one_attendees_invitation(
         f"/api/v1/consultations/{consultation['id']}/attendees/{attendee['id']}/resend", headers=coach
     )
     assert_problem(refused, 409, "attendee_id")
+
+
+async def test_a_specialist_sees_only_their_own_deliveries(
+    smtp_client: httpx.AsyncClient, world: World, mail_server: MailServer
+) -> None:
+    coach = await login(smtp_client, world.coach)
+    participant_id = await participant(smtp_client, coach, "de")
+    body = {**booking_body(world, berlin(next_weekday(2), 9)), "participant_id": participant_id}
+    consultation = (await smtp_client.post("/api/v1/consultations", json=body, headers=coach)).json()
+    assert len(consultation["notifications"]) == 4  # two invitations, the participant's two reminders
+    specialist = await login(smtp_client, world.specialist)
+    shown = (await smtp_client.get(f"/api/v1/consultations/{consultation['id']}", headers=specialist)).json()
+    own = next(a for a in shown["attendees"] if a["kind"] == "specialist")
+    assert {n["attendee_id"] for n in shown["notifications"]} == {own["id"]}
+    assert next(a for a in shown["attendees"] if a["kind"] == "participant")["delivery"] is None
