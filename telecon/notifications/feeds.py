@@ -15,13 +15,10 @@ stops working at once; revoking deletes the row.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String, and_, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +32,7 @@ from telecon.errors import Conflict, NotFound
 from telecon.notifications import ics
 from telecon.organizations import eligibility
 from telecon.organizations.models import Organization, User
-from telecon.scheduling.links import JoinLinks, hash_join_token
+from telecon.scheduling.links import JoinLinks, SignedLinks, derive_key, hash_join_token
 from telecon.scheduling.models import (
     LONGEST_CONSULTATION,
     Attendee,
@@ -67,31 +64,20 @@ class CalendarFeed(IdMixin, Base):
 
 
 def derive_feed_key(secret_key: str) -> bytes:
-    """A key of its own for feed URLs, so that a feed token is never also a join token or anything else signed."""
-    return hmac.new(secret_key.encode(), b"telecon calendar feeds v1", hashlib.sha256).digest()
+    return derive_key(secret_key, b"telecon calendar feeds v1")
 
 
 @dataclass(frozen=True, slots=True)
-class FeedLinks:
-    key: bytes = field(repr=False)
-    public_url: str
+class FeedLinks(SignedLinks):
+    """Feed URLs: ``<public url>/calendar/<token>.ics``."""
 
-    def token(self, nonce: str) -> str:
-        digest = hmac.new(self.key, nonce.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-    def url(self, nonce: str) -> str:
-        return f"{self.public_url.rstrip('/')}/calendar/{self.token(nonce)}.ics"
+    path: ClassVar[str] = "calendar"
+    suffix: ClassVar[str] = ".ics"
 
     def webcal_url(self, nonce: str) -> str:
         """The same URL with the ``webcal`` scheme, which calendar apps open as a subscription."""
         _, _, rest = self.url(nonce).partition("://")
         return f"webcal://{rest}"
-
-    def issue(self) -> tuple[str, str]:
-        """A fresh ``(nonce, token_hash)`` pair."""
-        nonce = secrets.token_urlsafe(32)
-        return nonce, hash_join_token(self.token(nonce))
 
 
 @dataclass(frozen=True, slots=True)

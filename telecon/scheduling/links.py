@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 ROOM_PREFIX = "tc-"
 
@@ -32,24 +33,37 @@ def hash_join_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def derive_key(secret_key: str, purpose: bytes) -> bytes:
+    """A key of its own per kind of link, so that one kind's token is never also another's (or anything signed)."""
+    return hmac.new(secret_key.encode(), purpose, hashlib.sha256).digest()
+
+
 def derive_link_key(secret_key: str) -> bytes:
-    """A key of its own for join links, so that they cannot be confused with anything else signed."""
-    return hmac.new(secret_key.encode(), b"telecon join links v1", hashlib.sha256).digest()
+    return derive_key(secret_key, b"telecon join links v1")
 
 
 @dataclass(frozen=True, slots=True)
-class JoinLinks:
+class SignedLinks:
+    """Secret links ``<public url>/<path>/<token><suffix>``: the token is HMAC-SHA256(key, a stored nonce)."""
+
     key: bytes = field(repr=False)
     public_url: str
+    path: ClassVar[str] = "join"
+    suffix: ClassVar[str] = ""
 
     def token(self, nonce: str) -> str:
         digest = hmac.new(self.key, nonce.encode("ascii"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def url(self, nonce: str) -> str:
-        return f"{self.public_url.rstrip('/')}/join/{self.token(nonce)}"
+        return f"{self.public_url.rstrip('/')}/{self.path}/{self.token(nonce)}{self.suffix}"
 
     def issue(self) -> tuple[str, str]:
-        """A fresh ``(nonce, token_hash)`` pair for an attendee row."""
+        """A fresh ``(nonce, token_hash)`` pair for a row."""
         nonce = secrets.token_urlsafe(32)
         return nonce, hash_join_token(self.token(nonce))
+
+
+@dataclass(frozen=True, slots=True)
+class JoinLinks(SignedLinks):
+    """Join links: ``<public url>/join/<token>``."""
