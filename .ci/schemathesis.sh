@@ -59,7 +59,7 @@ doctor = token("dr.weber@demo.telecon.invalid")
 auth = {"Authorization": f"Bearer {coach}"}
 specialist = next(s for s in http.get("/api/v1/specialists", headers=auth).json() if s["profession"] == "physician")
 participant = http.get("/api/v1/participants", headers=auth).json()[0]
-kind = http.get("/api/v1/consultation-types", headers=auth).json()[0]
+kind = next(k for k in http.get("/api/v1/consultation-types", headers=auth).json() if not k["professions"])
 start = datetime.now(UTC) + timedelta(days=2)
 window = {"start": start.isoformat(), "end": (start + timedelta(days=14)).isoformat()}
 query = {"consultation_type_id": kind["id"], "specialist_id": specialist["id"], **window}
