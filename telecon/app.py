@@ -22,6 +22,7 @@ from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
 from telecon.clock import Clock, system_clock
+from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
 from telecon.notifications import routes as notification_routes
 from telecon.notifications.feeds import FeedLinks, FeedPolicy, derive_feed_key
@@ -29,6 +30,7 @@ from telecon.notifications.mail import parse_sender
 from telecon.openapi import AwareDatetimeSchema
 from telecon.organizations import routes as organization_routes
 from telecon.organizations import services as organizations
+from telecon.outcomes import routes as outcome_routes
 from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
@@ -197,6 +199,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             video_routes.join_info,
             video_routes.join_page,
             video_routes.reissue_link,
+            outcome_routes.record_outcome,
+            outcome_routes.read_outcome,
+            outcome_routes.outcome_versions,
+            outcome_routes.record_outcome_by_link,
             notification_routes.get_calendar_feed,
             notification_routes.create_calendar_feed,
             notification_routes.revoke_calendar_feed,
@@ -226,6 +232,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "scheduling_policy": policy,
                 "video_policy": video,
                 "feed_policy": feed_policy,
+                "keys": KeyRing.from_settings(settings),
                 "jwt_auth": jwt_auth,
                 "login_policy": LoginPolicy.of(settings),
                 "passwords": Passwords(settings.password_hashing_concurrency),

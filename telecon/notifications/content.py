@@ -85,12 +85,13 @@ class Facts:
     attempts: int
     created_at: datetime
     next_attempt_at: datetime
-    attendee_id: uuid.UUID
+    attendee_id: uuid.UUID | None
+    """``None`` for a message to a staff member who is no attendee (an outcome's notice to the coach)."""
     kind: AttendeeKind
     name: str
     email: str | None
     language: str
-    token_nonce: str
+    token_nonce: str | None
     revoked_at: datetime | None
     consultation_id: uuid.UUID
     starts_at: datetime
@@ -125,9 +126,10 @@ def _facts_query() -> Select[*tuple[Any, ...]]:
         "next_attempt_at": OutboxMessage.next_attempt_at,
         "attendee_id": Attendee.id,
         "kind": Attendee.kind,
-        "name": Attendee.name,
-        "email": Attendee.email,
+        "name": func.coalesce(Attendee.name, reader.display_name),
+        "email": func.coalesce(Attendee.email, reader.email),
         "language": Attendee.language,
+        "reader_languages": reader.languages,
         "token_nonce": Attendee.token_nonce,
         "revoked_at": Attendee.revoked_at,
         "consultation_id": Consultation.id,
@@ -148,12 +150,12 @@ def _facts_query() -> Select[*tuple[Any, ...]]:
     return (
         select(*(column.label(name) for name, column in columns.items()))
         .select_from(OutboxMessage)
-        .join(Attendee, Attendee.id == OutboxMessage.attendee_id)
+        .outerjoin(Attendee, Attendee.id == OutboxMessage.attendee_id)
         .join(Consultation, Consultation.id == OutboxMessage.consultation_id)
         .join(Organization, Organization.id == Consultation.organization_id)
         .join(ConsultationType, ConsultationType.id == Consultation.consultation_type_id)
         .outerjoin(coach, coach.id == Consultation.booked_by_id)
-        .outerjoin(reader, reader.id == Attendee.user_id)
+        .outerjoin(reader, reader.id == func.coalesce(Attendee.user_id, OutboxMessage.user_id))
         .where(OutboxMessage.id == bindparam("message_id"))
     )
 
@@ -164,15 +166,21 @@ _FACTS = _facts_query()  # built once: every message runs it
 async def load_facts(connection: AsyncConnection, message_id: uuid.UUID) -> Facts | None:
     """One round trip, no ORM objects: the relay's busiest read (measured by ``bench/mail.py``)."""
     row = (await connection.execute(_FACTS, {"message_id": message_id})).first()
-    return Facts(**row._mapping) if row is not None else None
+    if row is None:
+        return None
+    values = dict(row._mapping)
+    languages = values.pop("reader_languages") or []
+    if values["attendee_id"] is None:  # a staff member who is no attendee (``OutboxMessage.user_id``)
+        values.update(kind=AttendeeKind.coach, language=languages[0] if languages else DEFAULT_LANGUAGE)
+    return Facts(**values)
 
 
 def stale_reason(facts: Facts) -> str | None:
     """Why a message should not go out any more, or ``None`` when it should."""
     if not facts.may_email:
         return "the attendee has no address or no consent to email contact any more"
-    if facts.topic == Topic.cancelled:
-        return None
+    if facts.topic in (Topic.cancelled, Topic.outcome_recorded):
+        return None  # news of an ended consultation
     if facts.consultation_status is not ConsultationStatus.scheduled:
         return f"the consultation is {facts.consultation_status.value}"
     if facts.topic == Topic.reminder and facts.sequence != facts.consultation_sequence:
@@ -233,7 +241,7 @@ class Composer:
         rtl = s["direction"] == "rtl"
         audience = "participant" if facts.kind is AttendeeKind.participant else facts.kind.value
         when = local_when(facts.starts_at, facts.timezone, language)
-        join_url = None if facts.revoked_at is not None else self._links.url(facts.token_nonce)
+        join_url = self._links.url(facts.token_nonce) if facts.token_nonce and facts.revoked_at is None else None
         values = {
             "name": facts.name,
             "title": facts.title,

@@ -29,6 +29,7 @@ class Topic(enum.StrEnum):
     cancelled = "email.cancelled"
     link_reissued = "email.link_reissued"
     reminder = "email.reminder"
+    outcome_recorded = "email.outcome_recorded"
 
 
 class OutboxMessage(IdMixin, Base):
@@ -47,6 +48,8 @@ class OutboxMessage(IdMixin, Base):
     )
     attendee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attendee.id", ondelete="CASCADE"))
     """The recipient: one row per attendee, so each has a delivery state of its own."""
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    """Or a staff member who is no attendee: the booking coach, told that an outcome was recorded."""
     topic: Mapped[str] = mapped_column(String(64))
     sequence: Mapped[int | None]
     """The consultation's calendar SEQUENCE when the change was written."""

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from litestar import get, post
 from litestar.params import FromPath, JSONBody
 
 from telecon.openapi import problems
+from telecon.outcomes import services as outcomes
 from telecon.participants import services
+from telecon.participants.models import CaseFileEntry, CaseFileKind
 from telecon.participants.schemas import (
     CaseFileEntryOut,
     CaseFileOut,
@@ -116,4 +119,12 @@ async def case_file(participant_id: FromPath[uuid.UUID], db_session: DbSession, 
     Entries are written by the services as things happen, oldest first.
     """
     entries = await services.case_file(db_session, actor, participant_id)
-    return CaseFileOut(participant_id=participant_id, entries=[CaseFileEntryOut.of(e) for e in entries])
+    with_outcome = [e.consultation_id for e in entries if e.kind is CaseFileKind.outcome_recorded and e.consultation_id]
+    shown = await outcomes.visible_outcomes(db_session, actor, participant_id, list(set(with_outcome)))
+
+    def outcome_of(entry: CaseFileEntry) -> dict[str, Any] | None:
+        if entry.kind is not CaseFileKind.outcome_recorded or entry.consultation_id not in shown:
+            return None
+        return outcomes.details(shown[entry.consultation_id])
+
+    return CaseFileOut(participant_id=participant_id, entries=[CaseFileEntryOut.of(e, outcome_of(e)) for e in entries])

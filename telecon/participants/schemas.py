@@ -89,9 +89,12 @@ class CaseFileEntryOut(Out):
     consultation_id: uuid.UUID | None
     text: str | None
     data: dict[str, Any]
+    outcome: dict[str, Any] | None = None
+    """On `outcome_recorded` entries: the consultation's current outcome as the caller may see it (attendance
+    always; summary, recommendations, work capacity and follow-up only with the participant's release)."""
 
     @classmethod
-    def of(cls, entry: CaseFileEntry) -> CaseFileEntryOut:
+    def of(cls, entry: CaseFileEntry, outcome: dict[str, Any] | None = None) -> CaseFileEntryOut:
         return cls(
             id=entry.id,
             kind=entry.kind,
@@ -100,6 +103,7 @@ class CaseFileEntryOut(Out):
             consultation_id=entry.consultation_id,
             text=entry.text,
             data=entry.data,
+            outcome=outcome,
         )
 
 

@@ -262,6 +262,23 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/consultations/{consultation_id}/attendees/{attendee_id}/resend": Rule(
         call("POST", CONSULTATION + "/attendees/{attendee}/resend"), (202, 202, 403), STAFF_ELSE_NOT_FOUND
     ),
+    # The consultation lies ahead: its own specialist gets 409 (not started), nobody has an outcome to read yet.
+    "PUT /api/v1/consultations/{consultation_id}/outcome": Rule(
+        call("PUT", CONSULTATION + "/outcome", json={"attendance": "attended"}), (403, 403, 409), (403, 403, 404)
+    ),
+    "GET /api/v1/consultations/{consultation_id}/outcome": Rule(
+        call("GET", CONSULTATION + "/outcome"), NOBODY_ELSE, NOBODY_ELSE
+    ),
+    "GET /api/v1/consultations/{consultation_id}/outcome/versions": Rule(
+        call("GET", CONSULTATION + "/outcome/versions"), (403, 403, 404), (403, 403, 404)
+    ),
+    # The owner's join token is the participant's: never a link that records an outcome, whoever sends it.
+    "PUT /api/v1/join/{token}/outcome": Rule(
+        call("PUT", "/api/v1/join/{token}/outcome", json={"attendance": "attended"}),
+        (403, 403, 403),
+        (403, 403, 403),
+        anonymous=403,
+    ),
     "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),

@@ -23,6 +23,8 @@ PARTICIPANT_LANGUAGES = {"de", "en", "de-x-simple", "tr", "ar", "uk", "ru"}
 STAFF_LANGUAGES = {"de", "en"}
 """Staff (specialists, coaches) read German or English; only these have the staff leads."""
 STAFF_AUDIENCES = {"specialist", "coach"}
+STAFF_MESSAGES = {"outcome_recorded"}
+"""Messages only staff get (their subject and lead exist in de and en only)."""
 RTL_LANGUAGES = {"ar"}
 CLDR_PLURALS = {"zero", "one", "two", "few", "many", "other"}
 
@@ -57,6 +59,9 @@ def placeholders(text: str) -> set[str]:
 
 
 def is_staff_lead(path: tuple[str, ...]) -> bool:
+    """A string only staff read: a lead for specialists or coaches, or any part of a staff-only message."""
+    if len(path) >= 2 and path[0] in ("subject", "lead") and path[1] in STAFF_MESSAGES:
+        return True
     return len(path) == 3 and path[0] == "lead" and path[2] in STAFF_AUDIENCES
 
 

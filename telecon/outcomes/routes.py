@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, get, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+
+from telecon.access import Role
+from telecon.addresses import client_address
+from telecon.crypto import KeyRing
+from telecon.openapi import problems
+from telecon.outcomes import services
+from telecon.outcomes.schemas import OutcomeIn, OutcomeOut
+from telecon.web import CurrentActor, DbSession, current_time
+
+
+def _keys(state: State) -> KeyRing:
+    keys: KeyRing = state.keys
+    return keys
+
+
+@put(
+    "/api/v1/consultations/{consultation_id:uuid}/outcome",
+    opt={"roles": (Role.specialist,)},
+    responses=problems({409: "The consultation is cancelled or has not started yet."}),
+)
+async def record_outcome(
+    consultation_id: FromPath[uuid.UUID],
+    data: JSONBody[OutcomeIn],
+    db_session: DbSession,
+    actor: CurrentActor,
+    state: State,
+) -> OutcomeOut:
+    """Record the outcome of one of the caller's own consultations, or amend it (every version is kept).
+
+    The first version completes the consultation (`no_show` when the participant did not attend), adds a
+    case-file entry and emails the booking coach that an outcome exists (nothing of its content).
+    """
+    view = await services.record_outcome(
+        db_session, actor, _keys(state), consultation_id, data.data(), now=current_time(state)
+    )
+    return OutcomeOut.of(view)
+
+
+@get("/api/v1/consultations/{consultation_id:uuid}/outcome")
+async def read_outcome(
+    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, state: State
+) -> OutcomeOut:
+    """The consultation's outcome, as far as the caller may see it; every read is audited.
+
+    Coaches and admins see attendance and that an outcome exists; with the participant's
+    `share_outcome_with_coach` consent also the summary, recommendations, work capacity and follow-up. Clinical
+    notes only ever reach their author.
+    """
+    return OutcomeOut.of(await services.read_outcome(db_session, actor, _keys(state), consultation_id))
+
+
+@get("/api/v1/consultations/{consultation_id:uuid}/outcome/versions", opt={"roles": (Role.specialist,)})
+async def outcome_versions(
+    consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, state: State
+) -> list[OutcomeOut]:
+    """Every version of the caller's own outcome of a consultation, oldest first."""
+    views = await services.outcome_versions(db_session, actor, _keys(state), consultation_id)
+    return [OutcomeOut.of(v) for v in views]
+
+
+@put(
+    "/api/v1/join/{token:str}/outcome",
+    opt={"public": True},
+    responses=problems(
+        {
+            403: "Not the specialist's link, the link was withdrawn, or more than 14 days have passed since the end.",
+            404: "No such join link.",
+            409: "The consultation is cancelled or has not started yet.",
+        }
+    ),
+)
+async def record_outcome_by_link(
+    token: FromPath[str],
+    data: JSONBody[OutcomeIn],
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    state: State,
+) -> OutcomeOut:
+    """Record or amend an outcome with the specialist's join link alone (no account needed).
+
+    Only the specialist's own link, until 14 days after the consultation's end.
+    """
+    now = current_time(state)
+    actor, consultation_id = await services.link_actor(
+        db_session, token, remote_address=client_address(request), now=now
+    )
+    view = await services.record_outcome(
+        db_session, actor, _keys(state), consultation_id, data.data(), now=now, via="join_link"
+    )
+    return OutcomeOut.of(view)
