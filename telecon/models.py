@@ -6,6 +6,7 @@ from telecon.db import Base
 from telecon.notifications.feeds import CalendarFeed
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
 from telecon.outbox.models import OutboxMessage
+from telecon.outcomes.models import Outcome, OutcomeVersion
 from telecon.participants.models import CaseFileEntry, Consent, Participant
 from telecon.scheduling.models import (
     Attendee,
@@ -34,6 +35,8 @@ __all__ = [
     "MembershipInvitation",
     "Organization",
     "OutboxMessage",
+    "Outcome",
+    "OutcomeVersion",
     "Participant",
     "User",
 ]
