@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
     """Encrypts clinical notes (``telecon.crypto``); to rotate, move the old one to ``encryption_old_keys``."""
     encryption_old_keys: Annotated[list[SecretStr], NoDecode] = []
-    """Retired encryption keys, comma-separated: they only decrypt (``telecon reencrypt-notes`` moves notes off)."""
+    """Retired encryption keys, comma-separated (so none may contain a comma; blanks around each are dropped):
+    they only decrypt. ``telecon reencrypt-notes`` moves the notes under them to ``encryption_key``."""
     access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
 
     smtp_host: str | None = None
