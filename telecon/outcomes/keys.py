@@ -1,7 +1,8 @@
 """Key rotation for clinical notes: re-encrypt every note still under a retired key with the current one.
 
-``telecon reencrypt-notes`` wires this; after it reports nothing left, the retired secret can leave
-``TELECON_ENCRYPTION_OLD_KEYS``.
+``telecon reencrypt-notes`` wires this. Rotation: restart every app and worker process with the new secret in
+``TELECON_ENCRYPTION_KEY`` and the old one in ``TELECON_ENCRYPTION_OLD_KEYS`` (so new notes go under the new key),
+then run the command; once it reports nothing left, the old secret can leave ``TELECON_ENCRYPTION_OLD_KEYS``.
 """
 
 from __future__ import annotations
