@@ -1,4 +1,5 @@
-"""The ``telecon`` command: serve, worker, db upgrade, create-user, deactivate-user, reactivate-user, demo."""
+"""The ``telecon`` command: serve, worker, db upgrade, create-user, deactivate-user, reactivate-user, demo,
+reencrypt-notes."""
 
 from __future__ import annotations
 
@@ -102,6 +103,28 @@ async def _demo(settings: Settings) -> None:
         print("  " + line)
 
 
+async def _reencrypt_notes(settings: Settings) -> int:
+    from telecon.crypto import KeyRing
+    from telecon.outcomes.keys import reencrypt_notes
+
+    keys = KeyRing.from_settings(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        reencrypted, left = await reencrypt_notes(make_sessionmaker(engine), keys)
+    finally:
+        await engine.dispose()
+    print(f"re-encrypted {reencrypted} clinical notes under the current key {keys.current_id}")
+    if left:
+        print(
+            f"telecon: {left} clinical notes could not be decrypted (their key is not in TELECON_ENCRYPTION_KEY or"
+            " TELECON_ENCRYPTION_OLD_KEYS, or they are damaged) and were left unchanged; the log names their rows",
+            file=sys.stderr,
+        )
+        return 1
+    print("no notes are left under other keys: the old keys can leave TELECON_ENCRYPTION_OLD_KEYS")
+    return 0
+
+
 def links_follow_the_server(settings: Settings, host: str, port: int) -> Settings:
     """In development without ``TELECON_PUBLIC_URL``, join links point at the address being served."""
     if "public_url" in settings.model_fields_set or settings.env != "development":
@@ -175,6 +198,10 @@ def parser() -> argparse.ArgumentParser:
         switch.add_argument("--email", required=True)
 
     commands.add_parser("demo", help="seed a demo organization and print its logins")
+    commands.add_parser(
+        "reencrypt-notes",
+        help="re-encrypt clinical notes under TELECON_ENCRYPTION_KEY, decrypting with TELECON_ENCRYPTION_OLD_KEYS",
+    )
     return root
 
 
@@ -204,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             asyncio.run(_upgrade(settings))
             asyncio.run(_demo(settings))
+        elif args.command == "reencrypt-notes":
+            asyncio.run(_upgrade(settings))
+            return asyncio.run(_reencrypt_notes(settings))
     except DomainError as error:
         where = f" ({error.field})" if error.field else ""
         print(f"telecon: {error.detail}{where}", file=sys.stderr)

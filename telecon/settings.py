@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     """Proxies whose ``X-Forwarded-For`` is believed: addresses or networks, comma-separated; nobody's by default."""
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    """Encrypts clinical notes (``telecon.crypto``); to rotate, move the old one to ``encryption_old_keys``."""
+    encryption_old_keys: Annotated[list[SecretStr], NoDecode] = []
+    """Retired encryption keys, comma-separated (so none may contain a comma; blanks around each are dropped):
+    they only decrypt. ``telecon reencrypt-notes`` moves the notes under them to ``encryption_key``."""
     access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
 
     smtp_host: str | None = None
@@ -118,6 +122,13 @@ class Settings(BaseSettings):
         if any(m <= 0 for m in minutes):
             raise ValueError("TELECON_REMINDER_MINUTES: each lead must be more than 0 minutes")
         return minutes
+
+    @field_validator("encryption_old_keys", mode="before")
+    @classmethod
+    def _split_old_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return [SecretStr(item.strip()) for item in value.split(",") if item.strip()]
 
     @property
     def external_api_url(self) -> str:

@@ -136,3 +136,20 @@ def test_reminder_minutes_read_as_a_comma_separated_list(monkeypatch: pytest.Mon
     monkeypatch.setenv("TELECON_REMINDER_MINUTES", "24h")
     with pytest.raises(ValueError, match="TELECON_REMINDER_MINUTES"):
         Settings()
+
+
+def test_old_encryption_keys_read_as_a_comma_separated_list_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).encryption_old_keys == []  # type: ignore[call-arg]
+    monkeypatch.setenv("TELECON_ENCRYPTION_OLD_KEYS", " first-old-secret , second old secret,")
+    settings = Settings()
+    assert [key.get_secret_value() for key in settings.encryption_old_keys] == ["first-old-secret", "second old secret"]
+    assert "first-old-secret" not in repr(settings)
+    monkeypatch.setenv("TELECON_ENCRYPTION_OLD_KEYS", "")
+    assert Settings().encryption_old_keys == []
+
+
+def test_old_encryption_keys_do_not_relax_the_production_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECON_ENCRYPTION_OLD_KEYS", ENCRYPTION)
+    with pytest.raises(ValidationError, match="TELECON_ENCRYPTION_KEY"):
+        production(encryption_key="development-encryption-key-change-me")
+    assert production().encryption_old_keys[0].get_secret_value() == ENCRYPTION
