@@ -232,7 +232,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "scheduling_policy": policy,
                 "video_policy": video,
                 "feed_policy": feed_policy,
-                "keys": KeyRing.from_settings(settings),
+                "key_ring": KeyRing.from_settings(settings),
                 "jwt_auth": jwt_auth,
                 "login_policy": LoginPolicy.of(settings),
                 "passwords": Passwords(settings.password_hashing_concurrency),

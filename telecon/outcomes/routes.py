@@ -17,7 +17,7 @@ from telecon.web import CurrentActor, DbSession, current_time
 
 
 def _keys(state: State) -> KeyRing:
-    keys: KeyRing = state.keys
+    keys: KeyRing = state.key_ring
     return keys
 
 
@@ -61,7 +61,11 @@ async def read_outcome(
 async def outcome_versions(
     consultation_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor, state: State
 ) -> list[OutcomeOut]:
-    """Every version of the caller's own outcome of a consultation, oldest first."""
+    """Every version of the caller's own outcome of a consultation, oldest first.
+
+    Amendments never overwrite: each version is kept with when and how (account or join link) it was recorded.
+    Only the author reads them, clinical notes included; the read is audited.
+    """
     views = await services.outcome_versions(db_session, actor, _keys(state), consultation_id)
     return [OutcomeOut.of(v) for v in views]
 

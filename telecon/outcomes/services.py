@@ -20,7 +20,7 @@ never the content).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,17 +88,17 @@ def visible_part(
     notes: str | None = None,
 ) -> OutcomeView:
     """The rule of the module docstring: what of ``version`` a reader sees. ``notes``: decrypted, author only."""
-    base = {
-        "consultation_id": consultation_id,
-        "version": version.version,
-        "recorded_at": version.recorded_at,
-        "attendance": version.attendance,
-    }
-    if not (is_author or released):
-        return OutcomeView(**base, release_missing=True)
-    return OutcomeView(
-        **base,
-        release_missing=False,
+    view = OutcomeView(
+        consultation_id=consultation_id,
+        version=version.version,
+        recorded_at=version.recorded_at,
+        attendance=version.attendance,
+        release_missing=not (is_author or released),
+    )
+    if view.release_missing:
+        return view
+    return replace(
+        view,
         summary_for_coach=version.summary_for_coach,
         recommendations=[Recommendation(r["code"], r.get("text")) for r in version.recommendations],
         work_capacity=version.work_capacity,

@@ -186,6 +186,14 @@ async def calendar_feed(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -
     return Call("GET", urlsplit(created.json()["url"]).path)
 
 
+async def outcome_by_link(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """An outcome through the owner's specialist's own link: whoever sends it, the consultation lies ahead (409)."""
+    specialist = await login(client, owner.world.specialist)
+    shown = await client.get(f"/api/v1/consultations/{owner.consultation_id}", headers=specialist)
+    link = next(a["join_url"] for a in shown.json()["attendees"] if a["kind"] == "specialist")
+    return Call("PUT", f"/api/v1/join/{link.rsplit('/', 1)[1]}/outcome", json={"attendance": "attended"})
+
+
 NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
 PARTICIPANT = "/api/v1/participants/{participant}"
 SPECIALIST = "/api/v1/specialists/{specialist}"
@@ -272,13 +280,8 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/consultations/{consultation_id}/outcome/versions": Rule(
         call("GET", CONSULTATION + "/outcome/versions"), (403, 403, 404), (403, 403, 404)
     ),
-    # The owner's join token is the participant's: never a link that records an outcome, whoever sends it.
-    "PUT /api/v1/join/{token}/outcome": Rule(
-        call("PUT", "/api/v1/join/{token}/outcome", json={"attendance": "attended"}),
-        (403, 403, 403),
-        (403, 403, 403),
-        anonymous=403,
-    ),
+    # A link is its own credential: the specialist's, whoever sends it (the participant's: tests/.../test_outcomes).
+    "PUT /api/v1/join/{token}/outcome": Rule(outcome_by_link, (409, 409, 409), (409, 409, 409), anonymous=409),
     "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),
