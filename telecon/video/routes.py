@@ -4,7 +4,7 @@ import secrets
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
@@ -15,7 +15,10 @@ from telecon.addresses import client_address
 from telecon.dates import local_when
 from telecon.errors import NotFound, TooManyRequests
 from telecon.openapi import problems
+from telecon.outcomes.models import Attendance, RecommendationCode, WorkCapacity
+from telecon.outcomes.services import LINK_WRITES_FOR
 from telecon.pages import browser_language, notice_page
+from telecon.scheduling.models import AttendeeKind
 from telecon.scheduling.schemas import AttendeeOut
 from telecon.scheduling.services import visible_join_url
 from telecon.schemas import Out
@@ -114,6 +117,12 @@ async def join_page(
     api_url = settings.external_api_url
     jitsi_origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
     t = texts(language)
+    outcome = _outcome_form(info, token, now)
+    script_texts = {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t} | {
+        k: v for k, v in t.items() if k.startswith("check_")
+    }
+    if outcome:
+        script_texts["outcome_form"] = outcome["t"]
     page = render(
         "pages/join.html.j2",
         t=t,
@@ -123,11 +132,9 @@ async def join_page(
         nonce=nonce,
         external_api_url=api_url,
         local=lambda instant: local_when(instant, info.timezone, language),
-        config_json=script_json(_page_config(info, language, now)),
-        texts_json=script_json(
-            {k: t[k] for k in ("countdown", "countdown_ready", "units") if k in t}
-            | {k: v for k, v in t.items() if k.startswith("check_")}
-        ),
+        outcome=outcome,
+        config_json=script_json(_page_config(info, language, now) | {"outcomeUrl": outcome and outcome["url"]}),
+        texts_json=script_json(script_texts),
     )
     csp = "; ".join(
         [
@@ -153,6 +160,35 @@ async def join_page(
         ),
     }
     return Response(page, media_type=MediaType.HTML, headers=headers)
+
+
+STAFF_LANGUAGES = ("de", "en")
+"""The outcome form is for the specialist, who reads German or English; any other page language gets German."""
+
+
+def _outcome_form(info: JoinInfo, token: str, now: datetime) -> dict[str, Any] | None:
+    """What the specialist's page needs for the outcome form, or ``None`` where the page offers none.
+
+    Only the specialist's page, once the consultation has started and as long as the link may record an
+    outcome (as ``telecon.outcomes.services.link_actor`` allows).
+    """
+    if info.kind is not AttendeeKind.specialist or info.status not in ("open", "ended"):
+        return None
+    until = info.ends_at + LINK_WRITES_FOR
+    if not info.starts_at <= now <= until:
+        return None
+    language = info.language.split("-")[0]
+    language = language if language in STAFF_LANGUAGES else STAFF_LANGUAGES[0]
+    return {
+        "t": texts(language)["outcome_form"],
+        "lang": language,
+        "until": local_when(until, info.timezone, language),
+        "url": f"/api/v1/join/{quote(token, safe='')}/outcome",
+        "attendance": [a.value for a in Attendance],
+        "recommendations": [c.value for c in RecommendationCode],
+        # Not assessed is the default, so it comes first.
+        "work_capacity": sorted((w.value for w in WorkCapacity), key=lambda w: w != WorkCapacity.not_assessed),
+    }
 
 
 def _page_config(info: JoinInfo, language: str, now: datetime) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from telecon.organizations import eligibility
 from telecon.organizations.models import Organization, User
 from telecon.outbox import messages as outbox
 from telecon.outbox.models import Topic
+from telecon.outcomes.models import Outcome
 from telecon.participants import services as participants
 from telecon.participants.models import ConsentKind
 from telecon.scheduling.links import JoinLinks, hash_join_token
@@ -60,6 +61,8 @@ class JoinInfo:
     """The organization's zone, in which the page shows times."""
     withdrawn: bool = False
     """This person's link was revoked while the consultation itself still goes ahead."""
+    outcome_version: int | None = None
+    """The current version of the consultation's outcome, on the specialist's page only (they may amend it)."""
 
 
 async def open_join(
@@ -116,6 +119,11 @@ async def open_join(
         attendee.join_count += 1
     coach = await session.get(User, consultation.booked_by_id) if consultation.booked_by_id else None
     organization = await session.get_one(Organization, consultation.organization_id)
+    outcome_version = None
+    if attendee.kind is AttendeeKind.specialist:
+        outcome_version = await session.scalar(
+            select(Outcome.version).where(Outcome.consultation_id == consultation.id)
+        )
     return JoinInfo(
         status=status,
         opens_at=opens_at,
@@ -133,6 +141,7 @@ async def open_join(
         coach_email=coach.email if coach else None,
         timezone=organization.timezone,
         withdrawn=revoked and not cancelled,
+        outcome_version=outcome_version,
     )
 
 

@@ -6,6 +6,7 @@ so no Jitsi server (and no network) is needed.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -33,7 +34,7 @@ from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, Overri
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.templating import texts
-from tests.conftest import LiveServer, World, berlin, free_port, login, next_weekday, now
+from tests.conftest import LiveServer, World, berlin, berlin_time, free_port, login, next_weekday, now
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -576,3 +577,166 @@ async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
     assert shown.page_errors == []
     assert shown.console_errors() == []
     assert jitsi_stub.requests == []
+
+
+# --- the specialist's outcome form ---------------------------------------------------------------------
+
+
+class MovableClock:
+    """The test day's clock, moved forward on demand (an outcome needs a consultation that has started)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return now() + self.offset
+
+    def move_to(self, instant: datetime) -> None:
+        self.offset = instant - now()
+
+
+async def submit_outcome(page: Page, expected: str) -> None:
+    await page.click("#outcome-submit")
+    await page.wait_for_function(
+        "text => document.getElementById('outcome-status').textContent.trim() === text", arg=expected
+    )
+
+
+@pytest.mark.dates
+async def test_the_specialist_records_the_outcome_on_the_join_page(
+    app_settings: Settings, world: World, browser: Browser, jitsi_stub: JitsiStub, tmp_path: Path
+) -> None:
+    clock = MovableClock()
+    f = texts("de")["outcome_form"]
+    with LiveServer(app_settings, app_clock=clock) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            day = next_weekday(1)
+            consultation = await book_via_http(http, world, world.participant_id, berlin(day, 9))
+            specialist = await login(http, world.specialist)
+            own = await http.get(f"/api/v1/consultations/{consultation['id']}", headers=specialist)
+            specialist_link = next(a["join_url"] for a in own.json()["attendees"] if a["kind"] == "specialist")
+            starts_at = berlin_time(day, 9)
+            ends_at = datetime.fromisoformat(consultation["end"])
+
+            # Before the start: no form, not even for the specialist.
+            clock.move_to(starts_at - timedelta(days=1))
+            early = await visit(browser, local_url(server, specialist_link))
+            assert await early.page.evaluate("document.body.dataset.status") == "early"
+            assert await early.page.locator("#outcome-form").count() == 0
+            await early.page.context.close()
+
+            # During the call the form waits below the meeting; hanging up brings it forward.
+            clock.move_to(starts_at + timedelta(minutes=10))
+            during = await visit(browser, local_url(server, specialist_link))
+            await during.page.wait_for_function("() => (window.__jitsiCalls || []).length > 0")
+            await during.page.evaluate("window.__jitsiListeners.readyToClose()")
+            assert await during.page.is_hidden("#meeting")
+            assert await during.page.is_visible("#outcome-form")
+            assert await during.page.evaluate("document.activeElement.id") == "outcome-title"
+            await during.page.context.close()
+
+            clock.move_to(ends_at + timedelta(minutes=40))
+            # The participant's page after the end: no form.
+            participant = await visit(browser, local_url(server, participant_link(consultation)))
+            assert await participant.page.evaluate("document.body.dataset.status") == "ended"
+            assert await participant.page.locator("#outcome-form").count() == 0
+            assert f["title"] not in await participant.page.content()
+            await participant.page.context.close()
+
+            shown = await visit(
+                browser,
+                local_url(server, specialist_link),
+                viewport=PHONE,
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
+            page = shown.page
+            assert await page.evaluate("document.body.dataset.status") == "ended"
+            assert await page.is_visible("#outcome-form")
+            assert await page.is_hidden("#outcome-amend")
+            assert await page.is_hidden("#rec-physiotherapy-text")  # an explanation shows once ticked
+            await screenshot(page, screenshot_path(tmp_path, "outcome-form-de"))
+            assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+
+            # Filled in with the keyboard (and one click on a label).
+            await page.click(f"label[for=attendance-attended] >> text={f['attendance_options']['attended']}")
+            await page.focus("#rec-physiotherapy")
+            await page.keyboard.press("Space")
+            assert await page.is_checked("#rec-physiotherapy")
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "rec-physiotherapy-text"
+            await page.keyboard.type("PLANTED-REC-5521")
+            await page.focus("#work-capacity")
+            await page.select_option("#work-capacity", "three_to_six_hours")
+            await page.focus("#follow-up-weeks")
+            await page.keyboard.type("6")
+            await page.focus("#summary-for-coach")
+            await page.keyboard.type("PLANTED-SUMMARY-7781")
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "clinical-notes"
+            await page.keyboard.type("PLANTED-NOTES-3309")
+            await submit_outcome(page, f["saved"].format(version=1))
+            assert await page.is_visible("#outcome-amend")
+            assert (await page.inner_text("#outcome-amend")).strip() == f["amend"].format(version=1)
+            assert (await page.inner_text("#outcome-submit")).strip() == f["submit_amend"]
+            assert page.url == local_url(server, specialist_link)  # nothing of the form in the URL
+
+            versions = await http.get(
+                f"/api/v1/consultations/{consultation['id']}/outcome/versions", headers=specialist
+            )
+            assert versions.status_code == 200, versions.text
+            (first,) = versions.json()
+            assert first["attendance"] == "attended"
+            assert first["recommendations"] == [{"code": "physiotherapy", "text": "PLANTED-REC-5521"}]
+            assert first["work_capacity"] == "three_to_six_hours"
+            assert first["follow_up_weeks"] == 6
+            assert first["summary_for_coach"] == "PLANTED-SUMMARY-7781"
+            assert first["clinical_notes"] == "PLANTED-NOTES-3309"
+
+            # Amending: a second submit is version 2.
+            await page.fill("#follow-up-weeks", "8")
+            await submit_outcome(page, f["saved"].format(version=2))
+            versions = await http.get(
+                f"/api/v1/consultations/{consultation['id']}/outcome/versions", headers=specialist
+            )
+            assert [v["follow_up_weeks"] for v in versions.json()] == [6, 8]
+
+            check_csp(shown.headers, jitsi_stub)
+            assert await shown.csp_violations() == []
+            assert shown.page_errors == []
+            assert shown.console_errors() == []
+
+            # The API's field errors appear next to their fields (the answer is staged: the form's own checks
+            # keep these values from being sent).
+            problem = {
+                "type": "https://telecon.invalid/problems/validation",
+                "title": "Invalid request",
+                "status": 422,
+                "errors": [
+                    {"field": "follow_up_weeks", "source": "body", "message": "Expected `int` <= 104"},
+                    {
+                        "field": "recommendations[0].text",
+                        "source": "body",
+                        "message": "Expected `str` of length <= 4000",
+                    },
+                ],
+            }
+            await page.route(
+                "**/outcome",
+                lambda route: route.fulfill(
+                    status=422, content_type="application/problem+json", body=json.dumps(problem)
+                ),
+            )
+            await page.click("#outcome-submit")
+            await page.wait_for_selector("#error-follow_up_weeks:not([hidden])")
+            assert (await page.inner_text("#error-follow_up_weeks")).strip() == "Expected `int` <= 104"
+            assert await page.get_attribute("#follow-up-weeks", "aria-invalid") == "true"
+            assert (await page.inner_text("#error-rec-physiotherapy")).strip() == "Expected `str` of length <= 4000"
+            assert await page.get_attribute("#rec-physiotherapy-text", "aria-invalid") == "true"
+            assert (await page.inner_text("#outcome-problem")).strip() == f["invalid"]
+            assert (await page.inner_text("#outcome-status")).strip() == ""
+            assert await page.evaluate("document.activeElement.id") == "follow-up-weeks"
+            await screenshot(page, screenshot_path(tmp_path, "outcome-form-errors"))
+            assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+            await page.context.close()
