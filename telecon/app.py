@@ -35,6 +35,7 @@ from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
 from telecon.problems import exception_handlers, problem
+from telecon.rights import routes as rights_routes
 from telecon.scheduling import routes as scheduling_routes
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             participant_routes.consent_history,
             participant_routes.add_note,
             participant_routes.case_file,
+            rights_routes.export_participant,
+            rights_routes.erase_participant,
             scheduling_routes.list_consultation_types,
             scheduling_routes.create_consultation_type,
             scheduling_routes.set_availability,
@@ -203,6 +206,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             outcome_routes.read_outcome,
             outcome_routes.outcome_versions,
             outcome_routes.record_outcome_by_link,
+            outcome_routes.missing_outcomes,
             notification_routes.get_calendar_feed,
             notification_routes.create_calendar_feed,
             notification_routes.revoke_calendar_feed,

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     """How long before the start participants and guests get a reminder, comma-separated minutes."""
     outbox_retention_days: int = Field(default=90, ge=1)
     """Sent and void messages older than this are deleted; pending and failed ones never."""
+    participant_retention_days: int = Field(default=730, ge=1)
+    """A participant with no consultation for this long (and registered longer ago) is erased by housekeeping,
+    as by ``POST /api/v1/participants/{id}/erase``."""
     outbox_give_up_hours: int = Field(default=24, ge=1)
     """A message still undelivered this long after it was written is marked failed (a person must act)."""
     outbox_lease_seconds: int = Field(default=300, ge=1)

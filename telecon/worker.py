@@ -11,7 +11,9 @@ Two kinds of work, each one function that both ways of running call:
   again as soon as its lease ends, under a new job id, and the old job, when it finally runs, does nothing.
   Retries and their backoff live on the row, not in Redis: a lost Redis loses no mail.
 - ``housekeeping``: expired login throttles, idempotency keys past their replay window and sent mail past
-  its retention are removed.
+  its retention are removed; join records (who opened a link, when) are forgotten 90 days after the
+  consultation, and participants whose participation ended ``participant_retention_days`` ago are erased
+  (``telecon.rights``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from telecon.auth import throttle
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
 from telecon.notifications.relay import Outcome, Relay, purge_sent
+from telecon.rights import services as rights
 from telecon.scheduling.models import IdempotencyKey
 from telecon.settings import Settings
 
@@ -53,10 +56,16 @@ async def run_housekeeping(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_REPLAY_WINDOW)
         )
         mail = await purge_sent(session, now=now, retention=timedelta(days=settings.outbox_retention_days))
+        join_records = await rights.forget_join_records(session, now=now)
+        erased = await rights.erase_expired_participants(
+            session, now=now, retention=timedelta(days=settings.participant_retention_days)
+        )
     removed = {
         "failed_attempts": failures,
         "idempotency_keys": int(keys.rowcount or 0),  # type: ignore[attr-defined]
         "sent_messages": mail,
+        "join_records": join_records,
+        "erased_participants": erased,
     }
     log.info("housekeeping removed %s", removed)
     return removed

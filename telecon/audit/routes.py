@@ -30,16 +30,26 @@ async def list_audit_events(
     actor: CurrentActor,
     object_id: FromQuery[uuid.UUID | None] = None,
     action: NameQuery = None,
+    actor_id: FromQuery[uuid.UUID | None] = None,
+    object_type: NameQuery = None,
     before: FromQuery[AwareDatetime | None] = None,
     limit: FromQuery[int] = 100,
 ) -> list[AuditEventOut]:
     """The organization's audit trail, newest first.
 
-    Who did what to which object, when and from which address; never health data. Filter by `object_id`
-    or `action`, page with `before` (an instant with an offset) and `limit` (at most 1000).
+    Who did what to which object, when and from which address; never health data. Filter by `object_id`,
+    `object_type` (`participant`, `consultation`, `user`, …), `action` or `actor_id`, page with `before` (an
+    instant with an offset) and `limit` (at most 1000).
     """
     events = await services.list_events(
-        db_session, actor, object_id=object_id, action=action, before=before, limit=max(1, min(limit, 1000))
+        db_session,
+        actor,
+        object_id=object_id,
+        action=action,
+        actor_id=actor_id,
+        object_type=object_type,
+        before=before,
+        limit=max(1, min(limit, 1000)),
     )
     return [
         AuditEventOut(

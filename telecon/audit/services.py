@@ -55,6 +55,8 @@ async def list_events(
     *,
     object_id: uuid.UUID | None = None,
     action: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    object_type: str | None = None,
     limit: int = 100,
     before: Any = None,
 ) -> list[AuditEvent]:
@@ -64,6 +66,10 @@ async def list_events(
         query = query.where(AuditEvent.object_id == object_id)
     if action is not None:
         query = query.where(AuditEvent.action == action)
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if object_type is not None:
+        query = query.where(AuditEvent.object_type == object_type)
     if before is not None:
         query = query.where(AuditEvent.occurred_at < before)
     result = await session.scalars(query.order_by(AuditEvent.occurred_at.desc()).limit(limit))

@@ -13,6 +13,7 @@ from telecon.crypto import KeyRing
 from telecon.openapi import problems
 from telecon.outcomes import services
 from telecon.outcomes.schemas import OutcomeIn, OutcomeOut
+from telecon.scheduling.schemas import ConsultationSummaryOut
 from telecon.web import CurrentActor, DbSession, current_time
 
 
@@ -68,6 +69,18 @@ async def outcome_versions(
     """
     views = await services.outcome_versions(db_session, actor, _keys(state), consultation_id)
     return [OutcomeOut.of(v) for v in views]
+
+
+@get("/api/v1/outcomes/missing")
+async def missing_outcomes(db_session: DbSession, actor: CurrentActor, state: State) -> list[ConsultationSummaryOut]:
+    """Consultations that have ended without an outcome, oldest end first.
+
+    A specialist sees their own (the outcomes they still owe), coaches and admins the organization's.
+    Cancelled consultations need no outcome; a participant's no-show is an outcome too, so it leaves the list.
+    Who opened their link, and when, is on each consultation's attendees.
+    """
+    found = await services.missing_outcomes(db_session, actor, now=current_time(state))
+    return [ConsultationSummaryOut.of(c, available) for c, available in found]
 
 
 @put(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Role
@@ -345,6 +345,27 @@ async def visible_outcomes(
             session, actor, "outcome.read", "consultation", consultation_id, version=version.version, via="case_file"
         )
     return shown
+
+
+async def missing_outcomes(
+    session: AsyncSession, actor: Actor, *, now: datetime, limit: int = 500
+) -> list[tuple[Consultation, bool]]:
+    """Consultations that have ended without an outcome (cancelled ones need none), oldest first, each with
+    whether its specialist is still available: a specialist's own, the organization's for coaches and admins.
+    """
+    actor.require(*READERS)
+    query = select(
+        Consultation, eligibility.specialist_available(Consultation.specialist_id, Consultation.organization_id)
+    ).where(
+        Consultation.organization_id == actor.organization_id,
+        Consultation.ends_at <= now,
+        Consultation.status != ConsultationStatus.cancelled,
+        ~exists().where(Outcome.consultation_id == Consultation.id),
+    )
+    if actor.role is Role.specialist:
+        query = query.where(Consultation.specialist_id == actor.user_id)
+    rows = await session.execute(query.order_by(Consultation.ends_at, Consultation.id).limit(limit))
+    return [(consultation, bool(available)) for consultation, available in rows]
 
 
 def details(view: OutcomeView) -> dict[str, Any]:

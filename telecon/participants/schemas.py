@@ -110,3 +110,5 @@ class CaseFileEntryOut(Out):
 class CaseFileOut(Out):
     participant_id: uuid.UUID
     entries: list[CaseFileEntryOut]
+    next: str | None = None
+    """The `after` of the next page; `null` on the last one."""

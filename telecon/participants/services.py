@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import ScalarSelect, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -188,11 +189,28 @@ async def add_note(session: AsyncSession, actor: Actor, participant_id: uuid.UUI
     return entry
 
 
-async def case_file(session: AsyncSession, actor: Actor, participant_id: uuid.UUID) -> list[CaseFileEntry]:
+async def case_file(
+    session: AsyncSession,
+    actor: Actor,
+    participant_id: uuid.UUID,
+    *,
+    limit: int = 100,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> tuple[list[CaseFileEntry], tuple[datetime, uuid.UUID] | None]:
+    """A page of the case file, oldest first, from just after ``after``; and the cursor of the next page."""
     participant = await get_participant(session, actor, participant_id)
-    result = await session.scalars(
-        select(CaseFileEntry)
-        .where(CaseFileEntry.participant_id == participant.id)
-        .order_by(CaseFileEntry.occurred_at, CaseFileEntry.id)
-    )
-    return list(result)
+    query = select(CaseFileEntry).where(CaseFileEntry.participant_id == participant.id)
+    if after is not None:
+        occurred_at, entry_id = after
+        query = query.where(
+            or_(
+                CaseFileEntry.occurred_at > occurred_at,
+                and_(CaseFileEntry.occurred_at == occurred_at, CaseFileEntry.id > entry_id),
+            )
+        )
+    result = await session.scalars(query.order_by(CaseFileEntry.occurred_at, CaseFileEntry.id).limit(limit + 1))
+    entries = list(result)
+    if len(entries) <= limit:
+        return entries, None
+    last = entries[limit - 1]
+    return entries[:limit], (last.occurred_at, last.id)

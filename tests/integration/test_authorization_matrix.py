@@ -194,6 +194,14 @@ async def outcome_by_link(owner: Owner, fresh: Fresh, client: httpx.AsyncClient)
     return Call("PUT", f"/api/v1/join/{link.rsplit('/', 1)[1]}/outcome", json={"attendance": "attended"})
 
 
+async def erase(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """Each call erases a participant of its own, so that the other rules keep theirs."""
+    body = {"display_name": f"Zu Löschen {fresh.number()}"}
+    created = await client.post("/api/v1/participants", json=body, headers=owner.coach_headers)
+    assert created.status_code == 201, created.text
+    return Call("POST", f"/api/v1/participants/{created.json()['id']}/erase")
+
+
 NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
 PARTICIPANT = "/api/v1/participants/{participant}"
 SPECIALIST = "/api/v1/specialists/{specialist}"
@@ -245,6 +253,10 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/participants/{participant_id}/case-file": Rule(
         call("GET", PARTICIPANT + "/case-file"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
     ),
+    "GET /api/v1/participants/{participant_id}/export": Rule(
+        call("GET", PARTICIPANT + "/export"), ADMIN_ONLY, (404, 403, 403)
+    ),
+    "POST /api/v1/participants/{participant_id}/erase": Rule(erase, ADMIN_ONLY, (404, 403, 403)),
     "GET /api/v1/consultation-types": Rule(call("GET", "/api/v1/consultation-types"), EVERYONE, EVERYONE),
     "POST /api/v1/consultation-types": Rule(new_type, (201, 403, 403), (201, 403, 403)),
     "GET /api/v1/specialists/{specialist_id}/availability": Rule(
@@ -282,6 +294,7 @@ RULES: dict[str, Rule] = {
     ),
     # A link is its own credential: the specialist's, whoever sends it (the participant's: tests/.../test_outcomes).
     "PUT /api/v1/join/{token}/outcome": Rule(outcome_by_link, (409, 409, 409), (409, 409, 409), anonymous=409),
+    "GET /api/v1/outcomes/missing": Rule(call("GET", "/api/v1/outcomes/missing"), EVERYONE, EVERYONE),
     "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),

@@ -54,7 +54,13 @@ async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
 ) -> None:
     await _failures(sessionmaker, now())
     removed = await run_housekeeping(sessionmaker, settings, now=now())
-    assert removed == {"failed_attempts": 1, "idempotency_keys": 0, "sent_messages": 0}
+    assert removed == {
+        "failed_attempts": 1,
+        "idempotency_keys": 0,
+        "sent_messages": 0,
+        "join_records": 0,
+        "erased_participants": 0,
+    }
     assert await _remaining(sessionmaker) == ["account:fresh"]
 
 
@@ -81,7 +87,13 @@ async def test_arq_worker_runs_housekeeping_from_redis(
         assert await worker.run_check() == 1
     finally:
         await worker.close()
-    assert await job.result(timeout=5) == {"failed_attempts": 1, "idempotency_keys": 0, "sent_messages": 0}
+    assert await job.result(timeout=5) == {
+        "failed_attempts": 1,
+        "idempotency_keys": 0,
+        "sent_messages": 0,
+        "join_records": 0,
+        "erased_participants": 0,
+    }
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(FailedAttempt)) == 1
 

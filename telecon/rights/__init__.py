@@ -1,0 +1,1 @@
+"""The data subject's rights: export (Art. 15 GDPR), erasure (Art. 17) and retention."""
