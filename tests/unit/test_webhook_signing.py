@@ -1,10 +1,15 @@
-"""The webhook signature, without a network: it verifies, and a changed body, secret or old timestamp does not."""
+"""The webhook signature, without a network: it verifies, and a changed body, secret or old timestamp does not;
+and which URLs a webhook may have."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
+import pytest
+
+from telecon.errors import InvalidInput
+from telecon.webhooks.services import check_url
 from telecon.webhooks.signing import sign, verify
 
 SECRET = b"s3cr3t-of-the-subscription"
@@ -43,3 +48,16 @@ def test_a_moved_timestamp_breaks_the_signature() -> None:
 def test_malformed_headers_fail() -> None:
     for header in ("", "t=abc,v1=00", f"t={T}", "v1=00", f"t={T},v1=", f"t=-{T},v1=00"):
         assert not verify(SECRET, header, BODY, now=T), header
+
+
+def test_production_takes_https_urls_only() -> None:
+    assert check_url("http://cms.jobcenter.test/hook", https_only=False)
+    assert check_url("https://cms.jobcenter.test/hook", https_only=True)
+    for url, https_only in (
+        ("http://cms.jobcenter.test/hook", True),
+        ("https://user:pw@cms.jobcenter.test/hook", True),
+        ("https:///hook", True),
+        ("javascript:alert(1)", False),
+    ):
+        with pytest.raises(InvalidInput):
+            check_url(url, https_only=https_only)
