@@ -103,7 +103,8 @@ def transport_of(settings: Settings) -> mail.Transport:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: str
-    """``sent``, ``failed``, ``retry``, ``void`` or ``skipped`` (not pending any more: someone else sent it)."""
+    """``sent``, ``failed``, ``retry``, ``void``, ``skipped`` (not pending any more: someone else sent it) or
+    ``fanned_out`` (a webhook event, now one delivery row per subscription)."""
     detail: str | None = None
 
 
@@ -212,7 +213,7 @@ class Relay:
                 return Outcome("skipped")  # another relay fanned it out meanwhile (the dedupe keys)
             if written is None:
                 return Outcome("skipped")
-            return Outcome("sent", f"{written} deliveries")
+            return Outcome("fanned_out", f"{written} deliveries")
         async with self.sessionmaker() as session:
             request = await webhooks.prepare(session, self.keys, message_id)
         if isinstance(request, str):
