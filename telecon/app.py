@@ -53,6 +53,7 @@ from telecon.web import (
     redact_access_log,
     token_caller,
 )
+from telecon.webhooks import routes as webhook_routes
 from telecon.worker import InProcessJobs
 
 
@@ -211,6 +212,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             notification_routes.create_calendar_feed,
             notification_routes.revoke_calendar_feed,
             notification_routes.calendar_feed,
+            webhook_routes.create_webhook,
+            webhook_routes.list_webhooks,
+            webhook_routes.delete_webhook,
+            webhook_routes.webhook_deliveries,
         ],
         dependencies={
             "db_session": Provide(provide_session),

@@ -16,6 +16,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     IdempotencyKey,
 )
+from telecon.webhooks.models import WebhookSubscription
 
 __all__ = [
     "Attendee",
@@ -39,4 +40,5 @@ __all__ = [
     "OutcomeVersion",
     "Participant",
     "User",
+    "WebhookSubscription",
 ]

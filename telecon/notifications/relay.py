@@ -18,6 +18,11 @@ The same two steps run in the arq worker (``telecon worker``, with Redis) and in
    leaves it ``pending`` with ``next_attempt_at`` after an exponential backoff on a 4xx or a broken
    connection, until a day (``outbox_give_up_hours``) after it was written (a reminder: until the start).
 
+The relay dispatches on the row's topic: ``email.*`` as above; a webhook event (``webhook.<event>``) is fanned
+out, in one transaction, into one ``webhook.delivery`` row per matching subscription; a ``webhook.delivery``
+is an HTTP POST (``telecon.notifications.webhooks``): 2xx sent, 408/429/5xx/no connection retried with the
+same backoff and deadline, any other answer failed at once.
+
 A relay that dies mid-send leaves its rows leased; when the lease ends another relay takes them. So a
 message is sent at least once, twice only if a relay died between the server's accept and the commit:
 the second copy has the same Message-ID.
@@ -32,10 +37,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import Update, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from telecon.notifications import content, mail
-from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
+from telecon.crypto import KeyRing
+from telecon.notifications import content, mail, webhooks
+from telecon.outbox.models import WEBHOOK_PREFIX, OutboxMessage, OutboxStatus, Topic
 from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.settings import Settings
 
@@ -96,7 +103,8 @@ def transport_of(settings: Settings) -> mail.Transport:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: str
-    """``sent``, ``failed``, ``retry``, ``void`` or ``skipped`` (not pending any more: someone else sent it)."""
+    """``sent``, ``failed``, ``retry``, ``void``, ``skipped`` (not pending any more: someone else sent it) or
+    ``fanned_out`` (a webhook event, now one delivery row per subscription)."""
     detail: str | None = None
 
 
@@ -108,12 +116,15 @@ class Relay:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
         transport: mail.Transport | None = None,
+        keys: KeyRing | None = None,
     ):
         self.sessionmaker = sessionmaker
         self.engine: AsyncEngine = sessionmaker.kw["bind"]
         """Deliveries use plain connections: no ORM session per message (measured with ``bench/mail.py``)."""
         self.settings = settings
         self.transport = transport or transport_of(settings)
+        self.keys = keys or KeyRing.from_settings(settings)
+        """Decrypts the webhooks' signing secrets."""
         self.lease = timedelta(seconds=settings.outbox_lease_seconds)
         self.give_up_after = timedelta(hours=settings.outbox_give_up_hours)
         self.host = urlsplit(settings.public_url).hostname or "telecon.invalid"
@@ -135,6 +146,9 @@ class Relay:
                 return Outcome("skipped")
             if lease_until is not None and facts.next_attempt_at != lease_until:
                 return Outcome("skipped")  # its lease ended and a newer claim (with a job of its own) took over
+            if facts.topic.startswith(WEBHOOK_PREFIX):
+                await connection.rollback()
+                return await self._deliver_webhook(facts, now=now)
             stale = content.stale_reason(facts)
             if stale is not None:
                 await connection.execute(_finish(message_id, status=OutboxStatus.void, last_error=stale))
@@ -156,22 +170,60 @@ class Relay:
         try:
             await self.transport.send(email, sender=self.sender[1], recipient=recipient)
         except mail.Permanent as error:
-            await self._update(message_id, status=OutboxStatus.failed, error=error.reason, attempts=attempts + 1)
-            log.warning("outbox %s refused for good: %s", message_id, error.reason)
-            return Outcome("failed", error.reason)
+            return await self._settle(message_id, "failed", error.reason, attempts=attempts, deadline=deadline, now=now)
         except mail.Temporary as error:
-            if now >= deadline:
-                reason = f"gave up at {deadline:%Y-%m-%d %H:%M} UTC: {error.reason}"
-                await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
-                return Outcome("failed", reason)
-            retry_at = now + backoff(attempts + 1)
-            await self._update(
-                message_id, status=OutboxStatus.pending, error=error.reason, attempts=attempts + 1, due=retry_at
-            )
-            log.info("outbox %s not delivered (%s); next try at %s", message_id, error.reason, retry_at)
-            return Outcome("retry", error.reason)
-        await self._update(message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now)
-        return Outcome("sent")
+            return await self._settle(message_id, "retry", error.reason, attempts=attempts, deadline=deadline, now=now)
+        return await self._settle(message_id, "sent", None, attempts=attempts, deadline=deadline, now=now)
+
+    async def _settle(
+        self,
+        message_id: uuid.UUID,
+        status: str,
+        reason: str | None,
+        *,
+        attempts: int,
+        deadline: datetime,
+        now: datetime,
+    ) -> Outcome:
+        """Record a try: ``sent``; ``failed`` for good; ``retry`` after a backoff, or ``failed`` past the deadline."""
+        if status == "sent":
+            await self._update(message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now)
+            return Outcome("sent")
+        if status == "failed":
+            await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
+            log.warning("outbox %s refused for good: %s", message_id, reason)
+            return Outcome("failed", reason)
+        if now >= deadline:
+            reason = f"gave up at {deadline:%Y-%m-%d %H:%M} UTC: {reason}"
+            await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
+            return Outcome("failed", reason)
+        retry_at = now + backoff(attempts + 1)
+        await self._update(message_id, status=OutboxStatus.pending, error=reason, attempts=attempts + 1, due=retry_at)
+        log.info("outbox %s not delivered (%s); next try at %s", message_id, reason, retry_at)
+        return Outcome("retry", reason)
+
+    async def _deliver_webhook(self, facts: content.Facts, *, now: datetime) -> Outcome:
+        """A webhook event: fanned out to its subscriptions; a delivery: POSTed (``telecon.notifications.webhooks``)."""
+        message_id = facts.message_id
+        if webhooks.is_event(facts.topic):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    written = await webhooks.fan_out(session, message_id, now=now)
+            except IntegrityError:
+                return Outcome("skipped")  # another relay fanned it out meanwhile (the dedupe keys)
+            if written is None:
+                return Outcome("skipped")
+            return Outcome("fanned_out", f"{written} deliveries")
+        async with self.sessionmaker() as session:
+            request = await webhooks.prepare(session, self.keys, message_id)
+        if isinstance(request, str):
+            await self._update(message_id, status=OutboxStatus.void, error=request, attempts=facts.attempts)
+            return Outcome("void", request)
+        # No connection is held while the receiver answers (up to ``webhooks.TIMEOUT_SECONDS``).
+        answer = await webhooks.post(request, message_id, now=now)
+        return await self._settle(
+            message_id, answer.status, answer.detail, attempts=facts.attempts, deadline=self.deadline(facts), now=now
+        )
 
     def deadline(self, facts: content.Facts) -> datetime:
         """Until when a message is worth retrying: a day after it was written, a reminder until the start."""

@@ -1,4 +1,4 @@
-"""Which emails a change of a consultation causes, as outbox rows for the change's own transaction.
+"""Which emails (and webhook events) a change of a consultation causes, as outbox rows for the change's own transaction.
 
 One rule per change, for every place that changes a consultation (the booking fast path included):
 
@@ -8,6 +8,11 @@ One rule per change, for every place that changes a consultation (the booking fa
   (the old ones are voided by the caller, see ``VOIDED_BY_CHANGE``).
 - cancelled: a cancellation to every attendee with an address; pending reminders and invitations are void.
 - link reissued: the new link to that attendee.
+- and every booking, reschedule and cancel: ONE webhook event row (``webhook.consultation.<verb>``, no
+  attendee), written whether or not the organization subscribes to it: finding out is no cheap read on the
+  booking's fast path, so the relay fans it out to the subscriptions when it delivers it (none: nothing to do).
+  An outcome writes ``webhook.consultation.completed`` and ``webhook.outcome.recorded`` the same way
+  (``telecon.outcomes.services.record_outcome``).
 
 Rows carry identifiers only; the relay renders each message when it sends it.
 """
@@ -19,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
+from telecon.outbox.models import WEBHOOK_EVENTS, WEBHOOK_PREFIX, OutboxMessage, OutboxStatus, Topic
 
 REMINDED_KINDS = frozenset({"participant", "guest"})
 """Who gets reminders: the people least used to appointments by video; staff keep their own calendars."""
@@ -87,9 +92,18 @@ def for_change(
     reminder_leads: Sequence[timedelta],
     now: datetime,
 ) -> list[OutboxMessage]:
-    """The emails of one change (``booked``, ``rescheduled`` or ``cancelled``), as in the module docstring."""
+    """The emails and the webhook event of one change (``booked``, ``rescheduled`` or ``cancelled``), as in the
+    module docstring."""
     topic = CHANGE_TOPIC[verb]
-    rows = []
+    rows = [
+        webhook_event(
+            f"consultation.{verb}",
+            organization_id=organization_id,
+            consultation_id=consultation_id,
+            key=str(sequence),
+            now=now,
+        )
+    ]
     for recipient in recipients:
         if not recipient.has_address:
             continue
@@ -125,6 +139,27 @@ def for_change(
                 )
             )
     return rows
+
+
+def webhook_event(
+    event: str, *, organization_id: uuid.UUID, consultation_id: uuid.UUID, key: str, now: datetime
+) -> OutboxMessage:
+    """The one row of a webhook event (``key`` makes it unique per change: the SEQUENCE, an outcome's version)."""
+    if event not in WEBHOOK_EVENTS:
+        raise ValueError(f"no such webhook event: {event}")
+    topic = f"{WEBHOOK_PREFIX}{event}"
+    return message(
+        organization_id=organization_id,
+        consultation_id=consultation_id,
+        topic=topic,
+        dedupe_key=f"{topic}:{consultation_id}:{key}",
+        now=now,
+    )
+
+
+def emails(rows: Iterable[OutboxMessage]) -> list[OutboxMessage]:
+    """The emails among a change's rows: what a consultation shows as its notifications."""
+    return [row for row in rows if not row.topic.startswith(WEBHOOK_PREFIX)]
 
 
 def single(

@@ -30,10 +30,25 @@ class Topic(enum.StrEnum):
     link_reissued = "email.link_reissued"
     reminder = "email.reminder"
     outcome_recorded = "email.outcome_recorded"
+    webhook_delivery = "webhook.delivery"
+    """One event to one webhook subscription: an HTTP POST (``telecon.notifications.webhooks``)."""
+
+
+EMAIL_PREFIX = "email."
+WEBHOOK_PREFIX = "webhook."
+"""An event row's topic is ``webhook.<event>``; the relay fans it out into ``webhook.delivery`` rows."""
+WEBHOOK_EVENTS = (
+    "consultation.booked",
+    "consultation.rescheduled",
+    "consultation.cancelled",
+    "consultation.completed",
+    "outcome.recorded",
+)
 
 
 class OutboxMessage(IdMixin, Base):
-    """One email to one attendee, to deliver at least once; ``dedupe_key`` keeps a change from writing it twice.
+    """One email to one attendee (or a webhook event, or its delivery to one subscription), to deliver at least
+    once; ``dedupe_key`` keeps a change from writing it twice.
 
     The row holds identifiers only: the relay reads names, addresses and times when it sends, so a message
     shows the consultation as it is then, and never holds health data.

@@ -129,7 +129,8 @@ async def record_outcome(
     """Record (or amend) the outcome of a specialist's own consultation.
 
     The first version completes the consultation (``no_show`` when the participant did not come), writes a
-    case-file entry and tells the booking coach by email that there is an outcome (not what it says).
+    case-file entry and tells the booking coach by email that there is an outcome (not what it says); webhook
+    events: ``consultation.completed`` (first version only) and ``outcome.recorded`` (every version).
     """
     actor.require(Role.specialist)
     consultation = await session.scalar(
@@ -215,6 +216,19 @@ async def record_outcome(
                 now=now,
             )
         )
+    # Webhooks (``telecon.outbox.messages``): the first version completes the consultation, every version is
+    # an outcome recorded; the body is built when sent, as far as the participant's consent then allows.
+    events = ["outcome.recorded"] if amended else ["consultation.completed", "outcome.recorded"]
+    session.add_all(
+        outbox.webhook_event(
+            event,
+            organization_id=consultation.organization_id,
+            consultation_id=consultation.id,
+            key=str(outcome.version),
+            now=now,
+        )
+        for event in events
+    )
     await session.flush()
     return visible_part(version, consultation.id, is_author=True, released=True, notes=data.clinical_notes)
 

@@ -24,7 +24,8 @@ The bracketed conditions are ``telecon.organizations.eligibility``'s predicates,
 specialist list, the single lookups, slot search and every bearer token's check use.
 
 **2. The write** inserts the booking's rows: the consultation, its attendees (two to eight), a case-file
-entry, its emails (``telecon.outbox.messages``: invitations and reminders, two to twenty rows), an audit event
+entry, its outbox rows (``telecon.outbox.messages``: invitations and reminders, two to twenty rows, and the one
+``webhook.consultation.booked`` event the relay fans out to the organization's subscriptions), an audit event
 and the Idempotency-Key if one was sent. On PostgreSQL that is one
 statement, a data-modifying CTE per row (foreign keys are checked at its end; the exclusion constraint
 refuses an overlap, which becomes a 409)::
@@ -66,6 +67,7 @@ from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Membership, Profession, User
+from telecon.outbox import messages as outbox
 from telecon.participants import services as participants
 from telecon.participants.models import ConsentKind, Participant
 from telecon.scheduling.availability import get_consultation_type
@@ -259,7 +261,7 @@ async def book_consultation(
         if is_exclusion_violation(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
-    return Booking(ConsultationView(consultation, attendees, emails), True, actor)
+    return Booking(ConsultationView(consultation, attendees, outbox.emails(emails)), True, actor)
 
 
 # --- 1. the context SELECT ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, User
 from telecon.outbox import messages as outbox
-from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
+from telecon.outbox.models import EMAIL_PREFIX, OutboxMessage, OutboxStatus, Topic
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileEntry, CaseFileKind, ConsentKind
 from telecon.scheduling import slots as slot_rules
@@ -327,7 +327,8 @@ def record_change(
     add: bool = True,
     **details: Any,
 ) -> tuple[CaseFileEntry, AuditEvent, list[OutboxMessage]]:
-    """What every change of a consultation writes: case file, audit and its emails, in the same transaction."""
+    """What every change of a consultation writes, in the same transaction: case file, audit and its outbox rows
+    (the emails and the webhook event, ``telecon.outbox.messages.for_change``)."""
     case_file_entry = participants.case_file_entry(
         consultation.organization_id,
         consultation.participant_id,
@@ -424,7 +425,9 @@ async def get_consultation(session: AsyncSession, actor: Actor, consultation_id:
         select(Attendee).where(Attendee.consultation_id == consultation.id).order_by(Attendee.kind, Attendee.name)
     )
     attendees = list(found)
-    query = select(OutboxMessage).where(OutboxMessage.consultation_id == consultation.id)
+    query = select(OutboxMessage).where(
+        OutboxMessage.consultation_id == consultation.id, OutboxMessage.topic.startswith(EMAIL_PREFIX)
+    )
     if actor.role is Role.specialist:
         # A delivery error can quote the participant's address: a specialist sees only their own mail's state.
         own = [a.id for a in attendees if a.kind is AttendeeKind.specialist and a.user_id == actor.user_id]

@@ -202,6 +202,28 @@ async def erase(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
     return Call("POST", f"/api/v1/participants/{created.json()['id']}/erase")
 
 
+async def new_webhook(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["outcome.recorded"]})
+
+
+async def _owners_webhook(owner: Owner, client: httpx.AsyncClient) -> str:
+    """A webhook of the owner's organization, registered by its admin."""
+    admin = await login(client, owner.world.admin)
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["consultation.booked"]}
+    created = await client.post("/api/v1/webhooks", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def delete_webhook(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """Each call deletes a webhook of its own, so that an allowed delete is never a repeated one."""
+    return Call("DELETE", f"/api/v1/webhooks/{await _owners_webhook(owner, client)}")
+
+
+async def webhook_deliveries(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("GET", f"/api/v1/webhooks/{await _owners_webhook(owner, client)}/deliveries")
+
+
 NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
 PARTICIPANT = "/api/v1/participants/{participant}"
 SPECIALIST = "/api/v1/specialists/{specialist}"
@@ -309,6 +331,10 @@ RULES: dict[str, Rule] = {
     ),
     # Like a join link, the feed's URL is its own credential.
     "GET /calendar/{token}": Rule(calendar_feed, EVERYONE, EVERYONE, anonymous=200),
+    "POST /api/v1/webhooks": Rule(new_webhook, (201, 403, 403), (201, 403, 403)),
+    "GET /api/v1/webhooks": Rule(call("GET", "/api/v1/webhooks"), ADMIN_ONLY, ADMIN_ONLY),
+    "DELETE /api/v1/webhooks/{webhook_id}": Rule(delete_webhook, (204, 403, 403), (404, 403, 403)),
+    "GET /api/v1/webhooks/{webhook_id}/deliveries": Rule(webhook_deliveries, ADMIN_ONLY, (404, 403, 403)),
 }
 
 
