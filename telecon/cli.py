@@ -105,23 +105,30 @@ async def _demo(settings: Settings) -> None:
 
 async def _reencrypt_notes(settings: Settings) -> int:
     from telecon.crypto import KeyRing
-    from telecon.outcomes.keys import reencrypt_notes
+    from telecon.outcomes.keys import SEALED_NOTES
+    from telecon.rotation import reencrypt
+    from telecon.webhooks.services import SEALED_SECRETS
 
     keys = KeyRing.from_settings(settings)
     engine = make_engine(settings.database_url)
+    left = 0
     try:
-        reencrypted, left = await reencrypt_notes(make_sessionmaker(engine), keys)
+        for sealed, what in ((SEALED_NOTES, "clinical notes"), (SEALED_SECRETS, "webhook secrets")):
+            reencrypted, unchanged = await reencrypt(make_sessionmaker(engine), keys, sealed)
+            print(f"re-encrypted {reencrypted} {what} under the current key {keys.current_id}")
+            if unchanged:
+                print(
+                    f"telecon: {unchanged} {what} could not be decrypted (their key is not in TELECON_ENCRYPTION_KEY"
+                    " or TELECON_ENCRYPTION_OLD_KEYS, or they are damaged) and were left unchanged; the log names"
+                    " their rows",
+                    file=sys.stderr,
+                )
+            left += unchanged
     finally:
         await engine.dispose()
-    print(f"re-encrypted {reencrypted} clinical notes under the current key {keys.current_id}")
     if left:
-        print(
-            f"telecon: {left} clinical notes could not be decrypted (their key is not in TELECON_ENCRYPTION_KEY or"
-            " TELECON_ENCRYPTION_OLD_KEYS, or they are damaged) and were left unchanged; the log names their rows",
-            file=sys.stderr,
-        )
         return 1
-    print("no notes are left under other keys: the old keys can leave TELECON_ENCRYPTION_OLD_KEYS")
+    print("nothing is left under other keys: the old keys can leave TELECON_ENCRYPTION_OLD_KEYS")
     return 0
 
 

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telecon.crypto import KeyRing
+from telecon.crypto import KeyRing, UnknownKey
 from telecon.outbox import messages as outbox
 from telecon.outbox.models import WEBHOOK_PREFIX, OutboxMessage, OutboxStatus, Topic
 from telecon.outcomes import services as outcomes
@@ -110,7 +111,12 @@ async def prepare(session: AsyncSession, keys: KeyRing, message_id: uuid.UUID) -
     )  # fmt: skip
     if body is None:
         return "the consultation no longer exists"
-    return Request(subscription.url, event, encode(body), subscriptions.secret_of(keys, subscription))
+    try:
+        secret = subscriptions.secret_of(keys, subscription)
+    except (UnknownKey, InvalidTag):
+        # Retrying cannot help: its key left TELECON_ENCRYPTION_OLD_KEYS before `telecon reencrypt-notes` ran.
+        return "the webhook's secret cannot be decrypted: register the webhook again"
+    return Request(subscription.url, event, encode(body), secret)
 
 
 def encode(body: dict[str, Any]) -> bytes:

@@ -34,6 +34,7 @@ from telecon.errors import Conflict, Forbidden, NotFound
 from telecon.organizations import eligibility
 from telecon.outbox import messages as outbox
 from telecon.outbox.models import Topic
+from telecon.outcomes.keys import associated_data
 from telecon.outcomes.models import Attendance, Outcome, OutcomeVersion, WorkCapacity
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileKind, ConsentKind
@@ -108,11 +109,6 @@ def visible_part(
     )
 
 
-def _associated(version_id: uuid.UUID) -> bytes:
-    """Binds a ciphertext to its row: notes copied onto another version do not decrypt."""
-    return f"outcome_version:{version_id}".encode()
-
-
 # --- recording ---------------------------------------------------------------------------------------------
 
 
@@ -185,7 +181,7 @@ async def record_outcome(
     )
     if data.clinical_notes:
         version.notes_key_id, version.clinical_notes = keys.encrypt(
-            data.clinical_notes, associated=_associated(version.id)
+            data.clinical_notes, associated=associated_data(version.id)
         )
     session.add(version)
     consultation.status = (
@@ -333,7 +329,7 @@ async def outcome_versions(
 def _decrypt(keys: KeyRing, version: OutcomeVersion) -> str | None:
     if version.clinical_notes is None or version.notes_key_id is None:
         return None
-    return keys.decrypt(version.notes_key_id, version.clinical_notes, associated=_associated(version.id))
+    return keys.decrypt(version.notes_key_id, version.clinical_notes, associated=associated_data(version.id))
 
 
 async def visible_outcomes(

@@ -23,6 +23,7 @@ from telecon.audit import services as audit
 from telecon.crypto import KeyRing
 from telecon.errors import InvalidInput, NotFound
 from telecon.outbox.models import WEBHOOK_EVENTS, OutboxMessage, Topic
+from telecon.rotation import Sealed
 from telecon.webhooks.models import WebhookSubscription
 
 SHOWN_DELIVERIES = 50
@@ -31,6 +32,10 @@ SHOWN_DELIVERIES = 50
 def associated(subscription_id: uuid.UUID) -> bytes:
     """Binds the secret's ciphertext to its subscription: copied onto another row it does not decrypt."""
     return f"webhook:{subscription_id}".encode()
+
+
+SEALED_SECRETS = Sealed(WebhookSubscription, "secret_ciphertext", "secret_key_id", associated)
+"""For key rotation (``telecon reencrypt-notes``): the secrets move to the current key like clinical notes."""
 
 
 def new_secret() -> str:

@@ -167,7 +167,7 @@ def test_the_command_reencrypts_and_fails_while_notes_remain_under_an_unknown_ke
     assert cli.main(["reencrypt-notes"]) == 0
     out, err = capsys.readouterr()
     assert f"re-encrypted 2 clinical notes under the current key {key_id(B)}" in out
-    assert "no notes are left" in out
+    assert "nothing is left under other keys" in out
     after = asyncio.run(read())
     assert {after[v][0] for v in plaintexts} == {key_id(B)}
     assert A not in out + err
@@ -180,3 +180,31 @@ def test_the_command_reencrypts_and_fails_while_notes_remain_under_an_unknown_ke
     assert "1 clinical notes could not be decrypted" in err
     assert asyncio.run(read())[next(iter(under_c))][0] == key_id(C)
     assert C not in out + err
+
+
+async def test_webhook_secrets_rotate_like_notes(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    from telecon.rotation import reencrypt
+    from telecon.webhooks.models import WebhookSubscription
+    from telecon.webhooks.services import SEALED_SECRETS, associated
+
+    world = await seed_world(sessionmaker)
+    subscription_id = uuid.uuid4()
+    key, sealed = KeyRing.from_secrets(A).encrypt("the receiver's secret", associated=associated(subscription_id))
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            WebhookSubscription(
+                id=subscription_id,
+                organization_id=world.organization_id,
+                url="https://cms.example/hook",
+                events=["outcome.recorded"],
+                secret_ciphertext=sealed,
+                secret_key_id=key,
+            )
+        )
+    ring = KeyRing.from_secrets(B, [A])
+    assert await reencrypt(sessionmaker, ring, SEALED_SECRETS) == (1, 0)
+    async with sessionmaker() as session:
+        row = await session.get_one(WebhookSubscription, subscription_id)
+    assert row.secret_key_id == KeyRing.from_secrets(B).current_id
+    plain = KeyRing.from_secrets(B).decrypt(row.secret_key_id, row.secret_ciphertext, associated=associated(row.id))
+    assert plain == "the receiver's secret"
