@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             participant_routes.record_consent,
             participant_routes.consent_history,
             participant_routes.add_note,
-            participant_routes.case_file,
+            outcome_routes.case_file,
             rights_routes.export_participant,
             rights_routes.erase_participant,
             scheduling_routes.list_consultation_types,

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from litestar import Request, get, put
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from telecon.access import Role
 from telecon.addresses import client_address
 from telecon.crypto import KeyRing
+from telecon.errors import InvalidInput
 from telecon.openapi import problems
 from telecon.outcomes import services
 from telecon.outcomes.schemas import OutcomeIn, OutcomeOut
+from telecon.participants import services as participants
+from telecon.participants.models import CaseFileEntry, CaseFileKind
+from telecon.participants.schemas import CaseFileEntryOut, CaseFileOut
 from telecon.scheduling.schemas import ConsultationSummaryOut
 from telecon.web import CurrentActor, DbSession, current_time
 
@@ -113,3 +118,47 @@ async def record_outcome_by_link(
         db_session, actor, _keys(state), consultation_id, data.data(), now=now, via="join_link"
     )
     return OutcomeOut.of(view)
+
+
+def _cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if value is None:
+        return None
+    instant, _, entry_id = value.partition("_")
+    try:
+        occurred_at = datetime.fromisoformat(instant)
+        if occurred_at.tzinfo is None:
+            raise ValueError(instant)
+        return occurred_at, uuid.UUID(entry_id)
+    except ValueError:
+        raise InvalidInput("not a cursor from a case file's `next`", field="after", source="query") from None
+
+
+@get("/api/v1/participants/{participant_id:uuid}/case-file", opt={"roles": participants.STAFF_WHO_MANAGE_PARTICIPANTS})
+async def case_file(
+    participant_id: FromPath[uuid.UUID],
+    db_session: DbSession,
+    actor: CurrentActor,
+    limit: FromQuery[int] = 100,
+    after: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
+) -> CaseFileOut:
+    """A participant's case file: the timeline of notes, bookings, changes and outcomes.
+
+    Entries are written by the services as things happen, oldest first. Pages hold `limit` entries (default
+    100, at most 500); pass an answer's `next` as `after` for the following page.
+    """
+    entries, following = await participants.case_file(
+        db_session, actor, participant_id, limit=max(1, min(limit, 500)), after=_cursor(after)
+    )
+    with_outcome = [e.consultation_id for e in entries if e.kind is CaseFileKind.outcome_recorded and e.consultation_id]
+    shown = await services.visible_outcomes(db_session, actor, participant_id, list(set(with_outcome)))
+
+    def outcome_of(entry: CaseFileEntry) -> dict[str, Any] | None:
+        if entry.kind is not CaseFileKind.outcome_recorded or entry.consultation_id not in shown:
+            return None
+        return services.details(shown[entry.consultation_id])
+
+    return CaseFileOut(
+        participant_id=participant_id,
+        entries=[CaseFileEntryOut.of(e, outcome_of(e)) for e in entries],
+        next=None if following is None else f"{following[0].isoformat()}_{following[1]}",
+    )

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
 
 from litestar import get, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody
 
-from telecon.errors import InvalidInput
 from telecon.openapi import problems
-from telecon.outcomes import services as outcomes
 from telecon.participants import services
-from telecon.participants.models import CaseFileEntry, CaseFileKind
 from telecon.participants.schemas import (
     CaseFileEntryOut,
-    CaseFileOut,
     ConsentCreate,
     ConsentOut,
     NoteCreate,
@@ -112,47 +106,3 @@ async def add_note(
     Case file entries are never edited in place; a correction is a new note.
     """
     return CaseFileEntryOut.of(await services.add_note(db_session, actor, participant_id, data.text))
-
-
-def _cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if value is None:
-        return None
-    instant, _, entry_id = value.partition("_")
-    try:
-        occurred_at = datetime.fromisoformat(instant)
-        if occurred_at.tzinfo is None:
-            raise ValueError(instant)
-        return occurred_at, uuid.UUID(entry_id)
-    except ValueError:
-        raise InvalidInput("not a cursor from a case file's `next`", field="after", source="query") from None
-
-
-@get("/api/v1/participants/{participant_id:uuid}/case-file", opt=STAFF)
-async def case_file(
-    participant_id: FromPath[uuid.UUID],
-    db_session: DbSession,
-    actor: CurrentActor,
-    limit: FromQuery[int] = 100,
-    after: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
-) -> CaseFileOut:
-    """A participant's case file: the timeline of notes, bookings, changes and outcomes.
-
-    Entries are written by the services as things happen, oldest first. Pages hold `limit` entries (default
-    100, at most 500); pass an answer's `next` as `after` for the following page.
-    """
-    entries, following = await services.case_file(
-        db_session, actor, participant_id, limit=max(1, min(limit, 500)), after=_cursor(after)
-    )
-    with_outcome = [e.consultation_id for e in entries if e.kind is CaseFileKind.outcome_recorded and e.consultation_id]
-    shown = await outcomes.visible_outcomes(db_session, actor, participant_id, list(set(with_outcome)))
-
-    def outcome_of(entry: CaseFileEntry) -> dict[str, Any] | None:
-        if entry.kind is not CaseFileKind.outcome_recorded or entry.consultation_id not in shown:
-            return None
-        return outcomes.details(shown[entry.consultation_id])
-
-    return CaseFileOut(
-        participant_id=participant_id,
-        entries=[CaseFileEntryOut.of(e, outcome_of(e)) for e in entries],
-        next=None if following is None else f"{following[0].isoformat()}_{following[1]}",
-    )
