@@ -263,3 +263,60 @@ async def test_clinical_notes_are_not_stored_in_clear(
         async with sessionmaker() as session:
             as_text = await session.scalar(text("SELECT encode(clinical_notes, 'escape') FROM outcome_version"))
         assert "PLANTED" not in str(as_text)
+
+
+# reader -> (sees the summary when released, sees the notes); None: the outcome answers 404 to them
+READERS: dict[str, tuple[bool, bool] | None] = {
+    "coach": (True, False),
+    "admin": (True, False),
+    "author": (True, True),
+    "other specialist": None,
+    "other organization's coach": None,
+    "other organization's admin": None,
+}
+
+
+@pytest.mark.parametrize("released", [False, True], ids=["without release", "with release"])
+async def test_consent_matrix(scene: Scene, sessionmaker: async_sessionmaker[AsyncSession], released: bool) -> None:
+    """Every reader × release, through the API and the case file: exactly the planted strings each may see."""
+    await scene.client.put(
+        f"/api/v1/consultations/{scene.consultation['id']}/outcome", json=outcome_body(), headers=scene.specialist
+    )
+    if released:
+        await consent(scene, "share_outcome_with_coach", True)
+    other = await seed_world(sessionmaker, name="Jobcenter Anderswo", prefix="b-")
+    headers = {
+        "coach": scene.coach,
+        "admin": scene.admin,
+        "author": scene.specialist,
+        "other specialist": await login(scene.client, "psych@test.invalid"),
+        "other organization's coach": await login(scene.client, other.coach),
+        "other organization's admin": await login(scene.client, other.admin),
+    }
+    for reader, expected in READERS.items():
+        answer = await outcome_as(scene, headers[reader])
+        if expected is None:
+            assert_problem(answer, 404)
+            assert SUMMARY not in answer.text
+            continue
+        sees_summary, sees_notes = expected
+        assert answer.status_code == 200, (reader, answer.text)
+        assert (SUMMARY in answer.text) == (sees_summary and (released or reader == "author")), reader
+        assert (RECOMMENDATION_TEXT in answer.text) == (SUMMARY in answer.text), reader
+        assert (NOTES in answer.text) == sees_notes, reader
+        assert answer.json()["release_missing"] == (not released and reader != "author"), reader
+
+        case_file = await scene.client.get(
+            f"/api/v1/participants/{scene.world.participant_id}/case-file", headers=headers[reader]
+        )
+        if reader == "author":
+            assert_problem(case_file, 403)  # the case file is the job centre's, not the specialist's
+            continue
+        assert case_file.status_code == 200, (reader, case_file.text)
+        assert (SUMMARY in case_file.text) == released, reader
+        assert NOTES not in case_file.text, reader
+    for reader in ("other organization's coach", "other organization's admin"):
+        foreign = await scene.client.get(
+            f"/api/v1/participants/{scene.world.participant_id}/case-file", headers=headers[reader]
+        )
+        assert_problem(foreign, 404)
