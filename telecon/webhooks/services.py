@@ -8,6 +8,7 @@ answer to its creation, and kept encrypted (``telecon.crypto``): it is never log
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -61,7 +62,24 @@ def check_url(url: str, *, https_only: bool) -> str:
         raise InvalidInput("the URL needs a host", field="url")
     if parts.username or parts.password:
         raise InvalidInput("the URL must not carry credentials; the signature authenticates", field="url")
+    if https_only and _internal(parts.hostname):
+        # In production an admin's URL must not make the server call into its own network (SSRF).
+        raise InvalidInput("the URL must name a public host, not a local or private address", field="url")
     return url
+
+
+def _internal(host: str) -> bool:
+    """A literal loopback, private, link-local or reserved address, or a name that means this machine.
+
+    Names are not resolved here (DNS can change after the check); the receiver's network policy is the other half.
+    """
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,3 +61,19 @@ def test_production_takes_https_urls_only() -> None:
     ):
         with pytest.raises(InvalidInput):
             check_url(url, https_only=https_only)
+
+
+def test_production_refuses_local_and_private_hosts() -> None:
+    for url in (
+        "https://127.0.0.1/hook",
+        "https://localhost:8443/hook",
+        "https://10.0.0.7/hook",
+        "https://192.168.1.20/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://printer.local/hook",
+    ):
+        with pytest.raises(InvalidInput):
+            check_url(url, https_only=True)
+    assert check_url("https://203.0.113.9.nip.example/hook", https_only=True)
+    assert check_url("http://127.0.0.1:9/hook", https_only=False)  # development and the tests' own receivers
