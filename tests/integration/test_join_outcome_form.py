@@ -93,6 +93,8 @@ async def test_only_the_specialist_gets_the_form_and_only_from_the_start(booked:
             assert (FORM in html) is expected, (moment, kind)
             assert (t["title"] in html) is expected, (moment, kind)
             assert ("/outcome" in html) is expected, (moment, kind)  # the script gets the API's path only then
+            if moment == "13 days after the end":  # "the link no longer works" only where it no longer records
+                assert (texts("de")["ended"] in html) is (kind != "specialist"), kind
 
 
 async def test_the_form_has_a_label_for_every_choice_and_says_when_it_amends(booked: Booked) -> None:
