@@ -77,6 +77,19 @@ class SessionClock:
 clock: Clock = SessionClock(SESSION_START)
 
 
+class MovableClock:
+    """The test day's clock, moved forward (or back) on demand: an app on it can be taken past a consultation."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return now() + self.offset
+
+    def move_to(self, instant: datetime) -> None:
+        self.offset = instant - now()
+
+
 def now() -> datetime:
     """The test session's now: what every app and service built by the fixtures believes it is."""
     return clock()

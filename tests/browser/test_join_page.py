@@ -34,7 +34,7 @@ from telecon.scheduling.models import AttendeeKind, AvailabilityOverride, Overri
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
 from telecon.templating import texts
-from tests.conftest import LiveServer, World, berlin, berlin_time, free_port, login, next_weekday, now
+from tests.conftest import LiveServer, MovableClock, World, berlin, berlin_time, free_port, login, next_weekday, now
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -580,19 +580,6 @@ async def test_cancelled_page_shows_the_cancellation_and_the_coachs_contact(
 
 
 # --- the specialist's outcome form ---------------------------------------------------------------------
-
-
-class MovableClock:
-    """The test day's clock, moved forward on demand (an outcome needs a consultation that has started)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return now() + self.offset
-
-    def move_to(self, instant: datetime) -> None:
-        self.offset = instant - now()
 
 
 async def submit_outcome(page: Page, expected: str) -> None:

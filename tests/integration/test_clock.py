@@ -36,7 +36,7 @@ from tests.conftest import (
 pytestmark = pytest.mark.dates
 
 
-class MovableClock:
+class StandingClock:
     """A clock that stands still until a test moves it."""
 
     def __init__(self, instant: datetime) -> None:
@@ -51,7 +51,7 @@ class MovableClock:
 
 async def test_slots_bookings_and_join_windows_follow_the_apps_clock(settings: Settings, world: World) -> None:
     monday = next_weekday(0)
-    clock = MovableClock(berlin_time(monday, 8, 30))  # with 120 minutes' notice: 10:30 is the first slot
+    clock = StandingClock(berlin_time(monday, 8, 30))  # with 120 minutes' notice: 10:30 is the first slot
     with LiveServer(settings, app_clock=clock) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             coach = await login(client, world.coach)
@@ -99,7 +99,7 @@ async def test_slots_bookings_and_join_windows_follow_the_apps_clock(settings: S
 
 
 async def test_throttle_windows_run_on_the_apps_clock(settings: Settings, world: World) -> None:
-    clock = MovableClock(datetime(2031, 1, 6, 6, tzinfo=UTC))
+    clock = StandingClock(datetime(2031, 1, 6, 6, tzinfo=UTC))
     strict = settings.model_copy(update={"join_max_misses_per_address": 2, "login_max_failures_per_account": 2})
     with LiveServer(strict, app_clock=clock) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:

@@ -24,6 +24,7 @@ from telecon.settings import Settings
 from telecon.worker import run_housekeeping
 from tests.conftest import (
     LiveServer,
+    MovableClock,
     World,
     assert_problem,
     berlin,
@@ -33,7 +34,6 @@ from tests.conftest import (
     next_weekday,
     seed_world,
 )
-from tests.integration.test_outcomes import MovableClock
 
 NAME = "Maria Muster"
 EMAIL = "maria@test.invalid"

@@ -15,24 +15,11 @@ from telecon.settings import Settings
 from telecon.templating import texts
 from telecon.video.routes import _outcome_form
 from telecon.video.services import JoinInfo
-from tests.conftest import LiveServer, World, berlin, berlin_time, booking_body, login, next_weekday, now
+from tests.conftest import LiveServer, MovableClock, World, berlin, berlin_time, booking_body, login, next_weekday
 
 pytestmark = pytest.mark.dates  # the form depends on where the app's clock stands against the consultation
 
 FORM = 'id="outcome-form"'
-
-
-class MovableClock:
-    """The test day's clock, moved forward on demand."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return now() + self.offset
-
-    def move_to(self, instant: datetime) -> None:
-        self.offset = instant - now()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telecon.settings import Settings
 from tests.conftest import (
     LiveServer,
+    MovableClock,
     World,
     assert_problem,
     berlin,
@@ -23,7 +24,6 @@ from tests.conftest import (
     booking_body,
     login,
     next_weekday,
-    now,
     seed_world,
 )
 from tests.mailserver import MailServer, parts
@@ -31,19 +31,6 @@ from tests.mailserver import MailServer, parts
 SUMMARY = "PLANTED-SUMMARY-4411: Rückenschule empfohlen"
 NOTES = "PLANTED-NOTES-9902: lumbale Diskopathie"
 RECOMMENDATION_TEXT = "PLANTED-RECOMMENDATION-3307"
-
-
-class MovableClock:
-    """The test day's clock, moved forward on demand (the consultation must have started to get an outcome)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return now() + self.offset
-
-    def move_to(self, instant: datetime) -> None:
-        self.offset = instant - now()
 
 
 @dataclass

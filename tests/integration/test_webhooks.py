@@ -18,8 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.settings import Settings
 from telecon.webhooks.signing import verify
-from tests.conftest import LiveServer, World, berlin, berlin_time, booking_body, login, next_weekday, seed_world
-from tests.integration.test_outcomes import NOTES, SUMMARY, MovableClock, outcome_body
+from tests.conftest import (
+    LiveServer,
+    MovableClock,
+    World,
+    berlin,
+    berlin_time,
+    booking_body,
+    login,
+    next_weekday,
+    seed_world,
+)
+from tests.integration.test_outcomes import NOTES, SUMMARY, outcome_body
 
 PURPOSE = "PLANTED-PURPOSE-5150: Verdacht auf Bandscheibenvorfall"
 ALL_EVENTS = [
