@@ -31,7 +31,6 @@ from telecon.openapi import AwareDatetimeSchema
 from telecon.organizations import routes as organization_routes
 from telecon.organizations import services as organizations
 from telecon.outcomes import routes as outcome_routes
-from telecon.pages import home
 from telecon.participants import routes as participant_routes
 from telecon.passwords import Passwords
 from telecon.problems import exception_handlers, problem
@@ -41,6 +40,8 @@ from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
+from telecon.ui import routes as ui_routes
+from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
 from telecon.video.services import VideoPolicy
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     app = Litestar(
         route_handlers=[
-            home,
+            ui_routes.routes,
             openapi.static_files(),
             health,
             ready,
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "key_ring": KeyRing.from_settings(settings),
                 "jwt_auth": jwt_auth,
                 "login_policy": LoginPolicy.of(settings),
+                "web_sessions": Sessions.of(settings),
                 "passwords": Passwords(settings.password_hashing_concurrency),
             }
         ),

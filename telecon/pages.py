@@ -1,4 +1,4 @@
-"""Small HTML pages for people rather than programs: the start page and the answers to links that fail."""
+"""Small HTML pages for people rather than programs: the answers to links that fail."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import MediaType, Request, Response, get
+from litestar import MediaType, Request, Response
 
 from telecon.templating import language_from_accept, render, texts
 
@@ -41,11 +41,3 @@ def notice_page(
 
 def browser_language(request: Request[Any, Any, Any]) -> str:
     return language_from_accept(request.headers.get("accept-language"))
-
-
-@get("/", opt={"public": True}, include_in_schema=False)
-async def home(request: Request[Any, Any, Any]) -> Response[str]:
-    """What someone who types the bare address sees; the staff web interface will live here later."""
-    return notice_page(
-        browser_language(request), "home_title", ["home_intro", "home_join"], links=[("/schema", "home_api")]
-    )

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     """Retired encryption keys, comma-separated (so none may contain a comma; blanks around each are dropped):
     they only decrypt. ``telecon reencrypt-notes`` moves the notes under them to ``encryption_key``."""
     access_token_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    """How long a sign-in to the staff web pages lasts (the session cookie and the token in it)."""
 
     smtp_host: str | None = None
     smtp_port: int = 587

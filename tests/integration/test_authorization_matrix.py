@@ -10,6 +10,7 @@ The statuses in the table must also be documented for the route in the OpenAPI d
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -21,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.app import create_app
 from telecon.settings import Settings
-from tests.conftest import TEST_PASSWORD, World, berlin, login, next_weekday, seed_world
+from telecon.ui.sessions import SESSION_COOKIE, Sessions
+from tests.conftest import TEST_PASSWORD, World, berlin, login, next_weekday, now, seed_world
 from tests.integration.test_openapi import NOT_IN_SCHEMA_PREFIXES, handlers, operations
 
 ROLES = ("admin", "coach", "specialist")
@@ -30,6 +32,12 @@ STAFF_ONLY = (200, 200, 403)
 EVERYONE = (200, 200, 200)
 NOBODY_ELSE = (404, 404, 404)
 STAFF_ELSE_NOT_FOUND = (404, 404, 403)  # the role is checked first, then the object is not found
+REDIRECTED = (303, 303, 303)
+REFUSED = (403, 403, 403)
+PAGES = {"GET /", "GET /login", "GET /coach", "GET /specialist", "POST /login", "POST /logout", "POST /language"}
+"""The staff pages: their errors are pages for people (text/html), not problem details."""
+CSRF_GUARDED = {"POST /login", "POST /logout", "POST /language"}
+"""Refused to everybody without the form's token: a 403 that says nothing about roles."""
 
 
 @dataclass
@@ -235,7 +243,18 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/auth/login": Rule(login_body, EVERYONE, EVERYONE, anonymous=200),
     "GET /api/v1/me": Rule(call("GET", "/api/v1/me"), EVERYONE, EVERYONE),
     "POST /api/v1/users": Rule(new_user, (201, 403, 403), (201, 403, 403)),
-    "GET /": Rule(call("GET", "/"), EVERYONE, EVERYONE, anonymous=200),
+    # The staff pages: the callers send a session cookie besides their bearer token (a bearer token alone is
+    # no session, tests/integration/test_ui.py). Signed in, ``/`` and ``/login`` lead home; anonymous to sign-in.
+    "GET /": Rule(call("GET", "/"), REDIRECTED, REDIRECTED, anonymous=303),
+    "GET /login": Rule(call("GET", "/login"), REDIRECTED, REDIRECTED, anonymous=200),
+    "GET /coach": Rule(call("GET", "/coach"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /specialist": Rule(call("GET", "/specialist"), (403, 403, 200), (403, 403, 200), anonymous=303),
+    # Forms: without the form's CSRF token everybody is refused (test_ui.py posts them with it).
+    "POST /login": Rule(
+        call("POST", "/login", json={"email": "a-coach@test.invalid"}), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /logout": Rule(call("POST", "/logout"), REFUSED, REFUSED, anonymous=403),
+    "POST /language": Rule(call("POST", "/language"), REFUSED, REFUSED, anonymous=403),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.
     "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(
@@ -356,7 +375,8 @@ def test_the_table_agrees_with_the_documented_roles_and_statuses(settings: Setti
         _, handler = by_route[key]
         roles = {getattr(r, "value", r) for r in handler.opt.get("roles", ())}
         refused = {role for role, status in zip(ROLES, rule.own, strict=True) if status == 403}
-        assert refused == ({r for r in ROLES if r not in roles} if roles else set()), key
+        if key not in CSRF_GUARDED:
+            assert refused == ({r for r in ROLES if r not in roles} if roles else set()), key
         assert (rule.anonymous != 401) == bool(handler.opt.get("public")), key
         if key in documented:
             statuses = {rule.anonymous, *rule.own, *rule.other}
@@ -381,6 +401,7 @@ async def test_every_route_answers_every_caller_as_the_table_says(
     client: httpx.AsyncClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     fresh = Fresh()
+    sessions = Sessions.of(settings)
     worlds = {
         "A": await seed_world(sessionmaker, name="Jobcenter A", prefix="a-"),
         "B": await seed_world(sessionmaker, name="Jobcenter B", prefix="b-"),
@@ -390,6 +411,9 @@ async def test_every_route_answers_every_caller_as_the_table_says(
     for (name, world), role in itertools.product(worlds.items(), ROLES):
         email = {"admin": world.admin, "coach": world.coach, "specialist": world.specialist}[role]
         callers[name, role] = await login(client, email)
+        me = (await client.get("/api/v1/me", headers=callers[name, role])).json()
+        session = sessions.issue(uuid.UUID(me["id"]), uuid.UUID(me["organization_id"]), now())
+        callers[name, role]["Cookie"] = f"{SESSION_COOKIE}={session}"
 
     wrong = []
     for key, rule in RULES.items():
@@ -406,5 +430,6 @@ async def test_every_route_answers_every_caller_as_the_table_says(
                 if response.status_code != status:
                     wrong.append(f"{key} on {owner_name}'s objects by {who}: {response.status_code}, not {status}")
                 if response.status_code >= 400:
-                    assert response.headers["content-type"].startswith("application/problem+json"), key
+                    kind = "text/html" if key in PAGES else "application/problem+json"
+                    assert response.headers["content-type"].startswith(kind), key
     assert not wrong, "\n".join(wrong)

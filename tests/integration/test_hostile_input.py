@@ -468,14 +468,18 @@ async def test_a_withdrawn_join_link_shows_a_page_in_the_persons_language(
     assert kinds == {AttendeeKind.participant}
 
 
-async def test_the_start_page_names_the_product_and_links_the_api(client: httpx.AsyncClient) -> None:
-    page = await client.get("/")
+async def test_the_start_page_leads_to_sign_in_which_names_the_product_and_links_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    start = await client.get("/")
+    assert (start.status_code, start.headers["location"]) == (303, "/login")
+    page = await client.get("/login")
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "telecon" in page.text
     assert 'href="/schema"' in page.text
-    english = await client.get("/", headers={"Accept-Language": "en"})
-    assert "video consultations" in english.text
+    english = await client.get("/login", headers={"Accept-Language": "en"})
+    assert "video consultation" in english.text
 
 
 # --- 8. small wire bugs ------------------------------------------------------------------------------------

@@ -26,7 +26,18 @@ from tests.conftest import assert_problem
 
 # Served by the app but not API operations: the HTML join page, the viewer and its assets.
 # Pages for people and the calendar feed for calendar apps, not API operations.
-NOT_IN_SCHEMA = {"GET /join/{token}", "GET /", "GET /calendar/{token}"}
+NOT_IN_SCHEMA = {
+    "GET /join/{token}",
+    "GET /calendar/{token}",
+    # The staff web pages (telecon/ui).
+    "GET /",
+    "GET /login",
+    "POST /login",
+    "POST /logout",
+    "POST /language",
+    "GET /coach",
+    "GET /specialist",
+}
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
     "POST /api/v1/auth/login",

@@ -514,7 +514,3 @@ async def test_notice_pages_follow_the_browser_and_read_right_to_left_in_arabic(
     assert unknown.status_code == 404
     assert '<html lang="ar" dir="rtl">' in unknown.text
     assert texts("ar")["link_unknown_title"] in html.unescape(unknown.text)
-
-    home = await client.get("/", headers={"Accept-Language": "fr, uk;q=0.8"})
-    assert '<html lang="uk">' in home.text
-    assert texts("uk")["home_intro"] in html.unescape(home.text)

@@ -25,8 +25,8 @@ STAFF_LANGUAGES = {"de", "en"}
 STAFF_AUDIENCES = {"specialist", "coach"}
 STAFF_MESSAGES = {"outcome_recorded"}
 """Messages only staff get (their subject and lead exist in de and en only)."""
-STAFF_PAGE_TEXTS = {"outcome_form"}
-"""Page texts only the specialist reads (the outcome form): in de and en only; the page falls back to German."""
+STAFF_PAGE_TEXTS = {"outcome_form", "staff"}
+"""Page texts only staff read (the outcome form, the staff pages): in de and en only; pages fall back to German."""
 RTL_LANGUAGES = {"ar"}
 CLDR_PLURALS = {"zero", "one", "two", "few", "many", "other"}
 

@@ -1,0 +1,114 @@
+"""What the staff pages show of consultations the scheduling services returned: read in one query each."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telecon.dates import babel_locale
+from telecon.outbox.models import EMAIL_PREFIX, OutboxMessage
+from telecon.scheduling.models import Attendee, AttendeeKind, Consultation
+from telecon.scheduling.schemas import latest_deliveries
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeRow:
+    kind: str
+    name: str
+    opened: str | None
+    """When they first opened their link, as the reader reads times; ``None``: not yet."""
+    delivery: str | None
+    """The latest invitation's state (``pending``, ``sent``, ``failed``); ``None``: no email was written."""
+
+
+@dataclass(slots=True)
+class ConsultationRow:
+    id: uuid.UUID
+    day: str
+    time: str
+    local_date: str
+    status: str
+    participant: str
+    specialist_available: bool
+    booked_by_id: uuid.UUID | None
+    attendees: list[AttendeeRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Day:
+    label: str
+    is_today: bool
+    rows: list[ConsultationRow] = field(default_factory=list)
+
+
+def when(instant: datetime, zone: ZoneInfo, language: str) -> tuple[str, str]:
+    """A short date and a time of an instant, in the reader's zone and language."""
+    local = instant.astimezone(zone)
+    locale = babel_locale(language)
+    return format_date(local, "EEE, d. MMM" if language == "de" else "EEE, MMM d", locale=locale), format_time(
+        local, "short", locale=locale
+    )
+
+
+async def consultation_rows(
+    session: AsyncSession,
+    found: Sequence[tuple[Consultation, bool]],
+    *,
+    zone: ZoneInfo,
+    language: str,
+    with_deliveries: bool,
+) -> list[ConsultationRow]:
+    """Rows for consultations a service already chose for the actor: attendees and deliveries in one query each.
+
+    ``with_deliveries``: only for coaches and admins, who see every attendee's mail state through the API too.
+    """
+    ids = [c.id for c, _ in found]
+    attendees: dict[uuid.UUID, list[Attendee]] = defaultdict(list)
+    deliveries: dict[uuid.UUID, OutboxMessage] = {}
+    if ids:
+        for attendee in await session.scalars(
+            select(Attendee).where(Attendee.consultation_id.in_(ids)).order_by(Attendee.kind, Attendee.name)
+        ):
+            attendees[attendee.consultation_id].append(attendee)
+        if with_deliveries:
+            messages = await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.consultation_id.in_(ids), OutboxMessage.topic.startswith(EMAIL_PREFIX)
+                )
+            )
+            deliveries = latest_deliveries(list(messages))
+    rows = []
+    for consultation, available in found:
+        day, time = when(consultation.starts_at, zone, language)
+        people = attendees[consultation.id]
+        participant = next((a.name for a in people if a.kind is AttendeeKind.participant), "")
+        rows.append(
+            ConsultationRow(
+                id=consultation.id,
+                day=day,
+                time=time,
+                local_date=consultation.starts_at.astimezone(zone).date().isoformat(),
+                status=consultation.status.value,
+                participant=participant,
+                specialist_available=available,
+                booked_by_id=consultation.booked_by_id,
+                attendees=[
+                    AttendeeRow(
+                        kind=a.kind.value,
+                        name=a.name,
+                        opened=" ".join(when(a.first_joined_at, zone, language)) if a.first_joined_at else None,
+                        delivery=deliveries[a.id].status.value if a.id in deliveries else None,
+                    )
+                    for a in people
+                ],
+            )
+        )
+    return rows
