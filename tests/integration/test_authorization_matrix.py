@@ -38,6 +38,15 @@ PAGES = {"GET /", "GET /login", "GET /coach", "GET /specialist", "POST /login", 
 """The staff pages: their errors are pages for people (text/html), not problem details."""
 CSRF_GUARDED = {"POST /login", "POST /logout", "POST /language"}
 """Refused to everybody without the form's token: a 403 that says nothing about roles."""
+# The booking pages (telecon/ui/booking.py).
+BOOKING_PAGES = {"GET /book", "GET /consultations/{consultation_id}"}
+BOOKING_FORMS = {
+    "POST /book",
+    "POST /consultations/{consultation_id}/cancel",
+    "POST /consultations/{consultation_id}/reschedule",
+}
+PAGES |= BOOKING_PAGES | BOOKING_FORMS
+CSRF_GUARDED |= BOOKING_FORMS
 
 
 @dataclass
@@ -255,6 +264,18 @@ RULES: dict[str, Rule] = {
     ),
     "POST /logout": Rule(call("POST", "/logout"), REFUSED, REFUSED, anonymous=403),
     "POST /language": Rule(call("POST", "/language"), REFUSED, REFUSED, anonymous=403),
+    # The booking pages: coaches and admins; another organization's consultation is not found.
+    "GET /book": Rule(call("GET", "/book"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /consultations/{consultation_id}": Rule(
+        call("GET", "/consultations/{consultation}"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
+    ),
+    "POST /book": Rule(call("POST", "/book"), REFUSED, REFUSED, anonymous=403),
+    "POST /consultations/{consultation_id}/cancel": Rule(
+        call("POST", "/consultations/{consultation}/cancel"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /consultations/{consultation_id}/reschedule": Rule(
+        call("POST", "/consultations/{consultation}/reschedule"), REFUSED, REFUSED, anonymous=403
+    ),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.
     "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(

@@ -37,6 +37,12 @@ NOT_IN_SCHEMA = {
     "POST /language",
     "GET /coach",
     "GET /specialist",
+    # The booking pages (telecon/ui/booking.py).
+    "GET /book",
+    "POST /book",
+    "GET /consultations/{consultation_id}",
+    "POST /consultations/{consultation_id}/cancel",
+    "POST /consultations/{consultation_id}/reschedule",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
