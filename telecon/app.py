@@ -40,6 +40,7 @@ from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
+from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app = Litestar(
         route_handlers=[
             ui_routes.routes,
+            ui_participants.routes,
             openapi.static_files(),
             health,
             ready,

@@ -37,6 +37,13 @@ NOT_IN_SCHEMA = {
     "POST /language",
     "GET /coach",
     "GET /specialist",
+    # The participant pages (telecon/ui/participants.py).
+    "GET /participants",
+    "GET /participants/new",
+    "POST /participants/new",
+    "GET /participants/{participant_id}",
+    "POST /participants/{participant_id}/consents",
+    "POST /participants/{participant_id}/notes",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
