@@ -41,6 +41,7 @@ from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
 from telecon.ui import booking as ui_booking
+from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         route_handlers=[
             ui_routes.routes,
             ui_booking.routes,
+            ui_participants.routes,
             openapi.static_files(),
             health,
             ready,

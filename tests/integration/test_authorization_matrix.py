@@ -35,8 +35,21 @@ STAFF_ELSE_NOT_FOUND = (404, 404, 403)  # the role is checked first, then the ob
 REDIRECTED = (303, 303, 303)
 REFUSED = (403, 403, 403)
 PAGES = {"GET /", "GET /login", "GET /coach", "GET /specialist", "POST /login", "POST /logout", "POST /language"}
+PAGES |= {
+    "GET /participants",
+    "GET /participants/new",
+    "POST /participants/new",
+    "GET /participants/{participant_id}",
+    "POST /participants/{participant_id}/consents",
+    "POST /participants/{participant_id}/notes",
+}
 """The staff pages: their errors are pages for people (text/html), not problem details."""
 CSRF_GUARDED = {"POST /login", "POST /logout", "POST /language"}
+CSRF_GUARDED |= {
+    "POST /participants/new",
+    "POST /participants/{participant_id}/consents",
+    "POST /participants/{participant_id}/notes",
+}
 """Refused to everybody without the form's token: a 403 that says nothing about roles."""
 # The booking pages (telecon/ui/booking.py).
 BOOKING_PAGES = {"GET /book", "GET /consultations/{consultation_id}"}
@@ -275,6 +288,19 @@ RULES: dict[str, Rule] = {
     ),
     "POST /consultations/{consultation_id}/reschedule": Rule(
         call("POST", "/consultations/{consultation}/reschedule"), REFUSED, REFUSED, anonymous=403
+    ),
+    # The participant pages (telecon/ui/participants.py): the API's rules; forms without their token refused.
+    "GET /participants": Rule(call("GET", "/participants"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /participants/new": Rule(call("GET", "/participants/new"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /participants/{participant_id}": Rule(
+        call("GET", "/participants/{participant}"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
+    ),
+    "POST /participants/new": Rule(call("POST", "/participants/new"), REFUSED, REFUSED, anonymous=403),
+    "POST /participants/{participant_id}/consents": Rule(
+        call("POST", "/participants/{participant}/consents"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /participants/{participant_id}/notes": Rule(
+        call("POST", "/participants/{participant}/notes"), REFUSED, REFUSED, anonymous=403
     ),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.

@@ -43,6 +43,13 @@ NOT_IN_SCHEMA = {
     "GET /consultations/{consultation_id}",
     "POST /consultations/{consultation_id}/cancel",
     "POST /consultations/{consultation_id}/reschedule",
+    # The participant pages (telecon/ui/participants.py).
+    "GET /participants",
+    "GET /participants/new",
+    "POST /participants/new",
+    "GET /participants/{participant_id}",
+    "POST /participants/{participant_id}/consents",
+    "POST /participants/{participant_id}/notes",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
