@@ -40,6 +40,7 @@ from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
+from telecon.ui import availability as ui_availability
 from telecon.ui import booking as ui_booking
 from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_routes.routes,
             ui_booking.routes,
             ui_participants.routes,
+            ui_availability.routes,
             openapi.static_files(),
             health,
             ready,

@@ -60,6 +60,11 @@ BOOKING_FORMS = {
 }
 PAGES |= BOOKING_PAGES | BOOKING_FORMS
 CSRF_GUARDED |= BOOKING_FORMS
+# The specialist's availability page (telecon/ui/availability.py).
+AVAILABILITY_PAGES = {"GET /availability"}
+AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
+PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
+CSRF_GUARDED |= AVAILABILITY_FORMS
 
 
 @dataclass
@@ -302,6 +307,10 @@ RULES: dict[str, Rule] = {
     "POST /participants/{participant_id}/notes": Rule(
         call("POST", "/participants/{participant}/notes"), REFUSED, REFUSED, anonymous=403
     ),
+    # The availability page (telecon/ui/availability.py): specialists only, each their own; forms need their token.
+    "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),
+    "POST /availability": Rule(call("POST", "/availability"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/absences": Rule(call("POST", "/availability/absences"), REFUSED, REFUSED, anonymous=403),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.
     "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(

@@ -50,6 +50,10 @@ NOT_IN_SCHEMA = {
     "GET /participants/{participant_id}",
     "POST /participants/{participant_id}/consents",
     "POST /participants/{participant_id}/notes",
+    # The specialist's availability page (telecon/ui/availability.py).
+    "GET /availability",
+    "POST /availability",
+    "POST /availability/absences",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {

@@ -1,0 +1,216 @@
+"""The specialist's own availability as a page: the weekly hours and the absences.
+
+Saving goes through the same service functions the API calls (``PUT /api/v1/specialists/{id}/availability``
+and ``POST /api/v1/specialists/{id}/overrides``), with the same checks; the hours are wall-clock times in the
+specialist's own time zone, weekday 0 is Monday.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response, Router, get, post
+
+from telecon.access import Role
+from telecon.errors import InvalidInput
+from telecon.organizations.models import User
+from telecon.scheduling import availability
+from telecon.scheduling.models import AvailabilityRule, OverrideKind
+from telecon.scheduling.schemas import format_clock, parse_clock
+from telecon.ui.routes import PAGE_ERRORS, Me, Visit, redirect, require_me
+from telecon.ui.views import when
+from telecon.web import DbSession, current_time
+
+PAGE = {"public": True, "roles": (Role.specialist,)}
+WEEKDAYS = range(7)
+RANGES_SHOWN = 2
+"""Ranges per day on the form; a day with more saved ranges (made through the API) shows them all."""
+MAX_RANGES = 20
+ABSENCES_AHEAD = timedelta(days=366)
+CLOCK = re.compile(r"^\d{2}:\d{2}$")
+LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceRow:
+    start: str
+    end: str
+
+
+def _name(day: int, index: int, edge: str) -> str:
+    return f"w{day}_{index}_{edge}"
+
+
+def _week_form(rules: list[AvailabilityRule]) -> dict[int, list[dict[str, str]]]:
+    week: dict[int, list[dict[str, str]]] = {day: [] for day in WEEKDAYS}
+    for rule in rules:
+        week[rule.weekday].append({"start": format_clock(rule.start_time), "end": format_clock(rule.end_time)})
+    for ranges in week.values():
+        ranges.extend({"start": "", "end": ""} for _ in range(RANGES_SHOWN - len(ranges)))
+    return week
+
+
+def _clock(value: str) -> time | None:
+    if not CLOCK.match(value):
+        return None
+    try:
+        return parse_clock(value)
+    except ValueError:
+        return None
+
+
+def _read_week(
+    form: Any, t: dict[str, str]
+) -> tuple[dict[int, list[dict[str, str]]], list[availability.WeeklyWindow], dict[str, str]]:
+    """The typed ranges (kept as typed), the windows they make, and an error per field."""
+    week: dict[int, list[dict[str, str]]] = {}
+    windows: list[availability.WeeklyWindow] = []
+    errors: dict[str, str] = {}
+    for day in WEEKDAYS:
+        week[day] = []
+        for index in range(MAX_RANGES):
+            start_name, end_name = _name(day, index, "start"), _name(day, index, "end")
+            if index >= RANGES_SHOWN and start_name not in form and end_name not in form:
+                break
+            start_text = str(form.get(start_name, "")).strip()[:8]
+            end_text = str(form.get(end_name, "")).strip()[:8]
+            week[day].append({"start": start_text, "end": end_text})
+            if not start_text and not end_text:
+                continue
+            start, end = _clock(start_text), _clock(end_text)
+            if start is None:
+                errors[start_name] = t["time_missing"] if not start_text else t["time_invalid"]
+            if end is None:
+                errors[end_name] = t["time_missing"] if not end_text else t["time_invalid"]
+            if start is None or end is None:
+                continue
+            if end <= start:
+                errors[end_name] = t["end_before_start"]
+                continue
+            for other in (w for w in windows if w.weekday == day):
+                if start < other.end and other.start < end:
+                    errors[start_name] = t["overlap"]
+                    break
+            else:
+                windows.append(availability.WeeklyWindow(day, start, end))
+    return week, windows, errors
+
+
+async def _absences(db_session: DbSession, me: Me, now: datetime, zone: ZoneInfo, language: str) -> list[AbsenceRow]:
+    found = await availability.list_overrides(
+        db_session, me.actor, me.actor.user_id, start=now, end=now + ABSENCES_AHEAD
+    )
+    return [
+        AbsenceRow(" ".join(when(o.starts_at, zone, language)), " ".join(when(o.ends_at, zone, language)))
+        for o in found
+        if o.kind is OverrideKind.absence
+    ]
+
+
+async def _page(
+    visit: Visit,
+    db_session: DbSession,
+    me: Me,
+    *,
+    status: int = 200,
+    week: dict[int, list[dict[str, str]]] | None = None,
+    errors: dict[str, str] | None = None,
+    absence: dict[str, str] | None = None,
+    absence_errors: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> Response[Any]:
+    specialist, rules = await availability.weekly_availability(db_session, me.actor, me.actor.user_id)
+    zone = ZoneInfo(specialist.timezone)
+    now = current_time(visit.request.app.state)
+    return visit.page(
+        "staff_availability.html.j2",
+        status=status,
+        me=me,
+        active="availability",
+        timezone=specialist.timezone,
+        week=week if week is not None else _week_form(rules),
+        errors=errors or {},
+        absences=await _absences(db_session, me, now, zone, visit.language),
+        absence=absence or {"start": "", "end": ""},
+        absence_errors=absence_errors or {},
+        notice=notice,
+    )
+
+
+@get("/availability", opt=PAGE, include_in_schema=False)
+async def availability_page(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    visit = Visit.of(request)
+    me = await require_me(db_session, visit, Role.specialist)
+    t = visit.t["availability"]
+    saved = request.query_params.get("saved")
+    notice = {"hours": t["saved"], "absence": t["absence_saved"]}.get(str(saved)) if saved else None
+    return await _page(visit, db_session, me, notice=notice)
+
+
+@post("/availability", opt=PAGE, include_in_schema=False, status_code=200)
+async def save_weekly_hours(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """``PUT /api/v1/specialists/{id}/availability`` as a form: the week's ranges in the specialist's zone."""
+    visit = Visit.of(request)
+    form = await request.form()
+    visit.check_form(form)
+    me = await require_me(db_session, visit, Role.specialist)
+    t = visit.t["availability"]
+    week, windows, errors = _read_week(form, t)
+    if errors:
+        return await _page(visit, db_session, me, status=422, week=week, errors=errors)
+    specialist = await db_session.get(User, me.actor.user_id)
+    timezone = specialist.timezone if specialist is not None else me.timezone
+    try:
+        await availability.set_weekly_availability(
+            db_session, me.actor, me.actor.user_id, timezone=timezone, weekly=windows
+        )
+    except InvalidInput:
+        await db_session.rollback()
+        return await _page(visit, db_session, me, status=422, week=week, errors={"weekly": t["invalid"]})
+    return redirect("/availability?saved=hours", visit)
+
+
+def _local_instant(value: str, zone: ZoneInfo) -> datetime | None:
+    if not LOCAL_DATETIME.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=zone)
+    except ValueError:
+        return None
+
+
+@post("/availability/absences", opt=PAGE, include_in_schema=False, status_code=200)
+async def add_absence(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """``POST /api/v1/specialists/{id}/overrides`` as a form: an absence, from and to in the specialist's zone."""
+    visit = Visit.of(request)
+    form = await request.form()
+    visit.check_form(form)
+    me = await require_me(db_session, visit, Role.specialist)
+    t = visit.t["availability"]
+    kept = {edge: str(form.get(f"absence_{edge}", "")).strip()[:20] for edge in ("start", "end")}
+    specialist = await db_session.get(User, me.actor.user_id)
+    zone = ZoneInfo(specialist.timezone if specialist is not None else me.timezone)
+    start, end = _local_instant(kept["start"], zone), _local_instant(kept["end"], zone)
+    errors: dict[str, str] = {}
+    for edge, value in (("start", start), ("end", end)):
+        if value is None:
+            errors[f"absence_{edge}"] = t["datetime_missing"] if not kept[edge] else t["datetime_invalid"]
+    if start is not None and end is not None and end <= start:
+        errors["absence_end"] = t["end_before_start"]
+    if errors or start is None or end is None:
+        return await _page(visit, db_session, me, status=422, absence=kept, absence_errors=errors)
+    await availability.add_override(
+        db_session, me.actor, me.actor.user_id, starts_at=start, ends_at=end, kind=OverrideKind.absence
+    )
+    return redirect("/availability?saved=absence#absences", visit)
+
+
+routes = Router(
+    path="/",
+    route_handlers=[availability_page, save_weekly_hours, add_absence],
+    exception_handlers=PAGE_ERRORS,
+)
