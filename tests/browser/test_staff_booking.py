@@ -10,11 +10,9 @@ from playwright.async_api import Browser, Locator, Page
 
 from telecon.templating import texts
 from tests.browser.test_join_page import CHROMIUM, RECORD_CSP_VIOLATIONS
-from tests.browser.test_staff_pages import DESKTOP, axe_violations, browser, server, sign_in
+from tests.browser.test_staff_pages import DESKTOP, axe_violations, sign_in
 from tests.conftest import LiveServer, World, next_weekday
 from tests.integration.test_ui_booking import grid_query, slot_value
-
-__all__ = ["browser", "server"]  # the fixtures, shared with the staff pages' tests
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 DE = texts("de")["staff"]

@@ -3,17 +3,16 @@ and screenshots at desktop and phone width (``tests/browser/screenshots/``, not 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from telecon.settings import Settings
 from telecon.templating import texts
-from tests.browser.test_join_page import CHROMIUM, CHROMIUM_ARGS, NO_SIDEWAYS_SCROLL, PHONE, RECORD_CSP_VIOLATIONS
+from tests.browser.test_join_page import CHROMIUM, NO_SIDEWAYS_SCROLL, PHONE, RECORD_CSP_VIOLATIONS
 from tests.conftest import TEST_PASSWORD, LiveServer, World, berlin, booking_body, login, next_weekday
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -25,22 +24,6 @@ DE = texts("de")["staff"]
 EN = texts("en")["staff"]
 RUN_AXE = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
   id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)})))"""
-
-
-@pytest.fixture
-def server(settings: Settings, world: World) -> Iterator[LiveServer]:
-    with LiveServer(settings) as live:
-        yield live
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

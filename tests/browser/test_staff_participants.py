@@ -3,14 +3,11 @@ forms, under the pages' real CSP; then axe-core checks the list, the form and th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from telecon.settings import Settings
 from telecon.templating import texts
-from tests.browser.test_join_page import CHROMIUM, CHROMIUM_ARGS, NO_SIDEWAYS_SCROLL, PHONE, RECORD_CSP_VIOLATIONS
+from tests.browser.test_join_page import CHROMIUM, NO_SIDEWAYS_SCROLL, PHONE, RECORD_CSP_VIOLATIONS
 from tests.browser.test_staff_pages import DESKTOP, SCREENSHOTS, axe_violations, sign_in
 from tests.conftest import LiveServer, World
 
@@ -18,22 +15,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Ch
 
 DE = texts("de")["staff"]
 P = DE["participants"]
-
-
-@pytest.fixture
-def server(settings: Settings, world: World) -> Iterator[LiveServer]:
-    with LiveServer(settings) as live:
-        yield live
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def record_consent(page: Page, kind: str, granted: bool, evidence: str = "") -> None:
