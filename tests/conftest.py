@@ -160,8 +160,8 @@ def _truncate_postgres(url: str) -> None:
     asyncio.run(truncate())
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of the backend ``request.param`` names, emptied again afterwards."""
     if request.param == "sqlite":
         target = tmp_path / "telecon.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
@@ -170,6 +170,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         url = request.getfixturevalue("postgres_schema")
         yield url
         _truncate_postgres(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database(request, tmp_path)
 
 
 @pytest.fixture
