@@ -63,6 +63,8 @@ class Week:
     """One week of free slots in the reader's zone, with links to the weeks before and after."""
 
     label: str
+    monday: str
+    """The week's Monday, ISO: sent with a slot so that a refused one shows the same week again."""
     days: list[SlotDay]
     previous: str
     next: str
@@ -204,6 +206,7 @@ async def _week_of_slots(
     week_label = when(start + timedelta(hours=12), zone, language)[0]
     return Week(
         label=week_label,
+        monday=monday.isoformat(),
         days=days,
         previous=link(str(monday - timedelta(days=7))),
         next=link(str(monday + timedelta(days=7))),

@@ -3,6 +3,7 @@ gets the friendly message; the grid and the consultation page pass axe-core (no 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -82,4 +83,35 @@ async def test_the_grid_and_the_consultation_page_pass_axe(browser: Browser, ser
     await slot_button(page, slot_value(world, wednesday, 9)).click()
     await page.wait_for_url(f"{server.url}/consultations/*")
     assert await axe_violations(page) == []
+    await context.close()
+
+
+async def test_the_week_links_swap_only_the_grid_and_keep_what_was_typed(
+    browser: Browser, server: LiveServer, world: World
+) -> None:
+    this_tuesday = next_weekday(1, weeks_ahead=1)
+    next_tuesday = this_tuesday + timedelta(days=7)
+    next_monday = next_tuesday - timedelta(days=1)
+    context = await browser.new_context(locale="de-DE", viewport=DESKTOP)
+    await context.add_init_script(RECORD_CSP_VIOLATIONS)
+    page = await context.new_page()
+    await sign_in(page, server, world.coach)
+    await open_grid(page, server, world, this_tuesday.isoformat())
+    await page.get_by_label(DE["book"]["purpose"]).fill("Rückkehr an den Arbeitsplatz")
+    await page.evaluate("window.__sameDocument = true")  # gone if the link loads a whole new page
+    week_label = page.locator("#slots-week")
+    before = await week_label.inner_text()
+
+    await page.get_by_role("link", name=DE["coach"]["next_week"]).click()
+    await page.wait_for_function("(before) => document.querySelector('#slots-week').innerText !== before", arg=before)
+    assert f"week={next_monday.isoformat()}" in page.url  # the address names the week shown (pushState)
+    assert await page.evaluate("window.__sameDocument") is True
+    assert await page.get_by_label(DE["book"]["purpose"]).input_value() == "Rückkehr an den Arbeitsplatz"
+    assert await page.evaluate("document.activeElement.id") == "slots-next"  # focus stays on the link
+
+    # A slot of the week shown now books, with what was typed.
+    await slot_button(page, slot_value(world, next_tuesday, 9)).click()
+    await page.wait_for_url(f"{server.url}/consultations/*")
+    assert "Rückkehr an den Arbeitsplatz" in await page.locator("main").inner_text()
+    assert await page.evaluate("window.__cspViolations") == []
     await context.close()
