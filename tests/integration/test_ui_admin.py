@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.access import Role
 from telecon.organizations import services as organizations
 from telecon.ui.sessions import LANGUAGE_COOKIE
-from tests.conftest import World, login, seed_world
+from tests.conftest import World, berlin, booking_body, login, next_weekday, seed_world
 from tests.integration.test_ui import DE, EN, csrf_of, sign_in, text_of
 
 A = DE["admin"]
@@ -251,6 +253,7 @@ async def test_consultation_types_are_listed_and_created(client: httpx.AsyncClie
 SECRET = re.compile(r'id="secret" class="link" readonly value="([^"]+)"')
 
 
+@pytest.mark.dates  # the booking lies in the week after the test day
 async def test_a_webhook_is_created_shows_its_secret_once_and_is_deleted(
     client: httpx.AsyncClient, world: World
 ) -> None:
@@ -274,6 +277,19 @@ async def test_a_webhook_is_created_shows_its_secret_once_and_is_deleted(
     admin = await login(client, world.admin)
     hooks = (await client.get("/api/v1/webhooks", headers=admin)).json()
     assert [h["events"] for h in hooks] == [["consultation.booked"]]
+
+    # A booking makes a delivery; the page shows it as the API's deliveries do.
+    coach = await login(client, world.coach)
+    start = berlin(next_weekday(1, weeks_ahead=1), 10)
+    booked = await client.post("/api/v1/consultations", json=booking_body(world, start), headers=coach)
+    assert booked.status_code == 201, booked.text
+    for _ in range(100):  # the in-process relay fans the booking's event out to the subscription
+        again = await client.get("/admin/webhooks")
+        if A["webhooks"]["no_deliveries"] not in text_of(again):
+            break
+        await asyncio.sleep(0.1)
+    assert '<td data-label="Ereignis">consultation.booked</td>' in again.text
+    assert A["webhooks"]["deliveries"].format(count=1, shown=50) in text_of(again)
 
     deleted = await client.post(f"/admin/webhooks/{hooks[0]['id']}/delete", data={"csrf_token": csrf_of(again)})
     assert deleted.status_code == 303, deleted.text
