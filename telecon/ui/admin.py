@@ -33,7 +33,7 @@ from telecon.organizations.models import Profession
 from telecon.outbox.models import WEBHOOK_EVENTS
 from telecon.scheduling import availability
 from telecon.scheduling.models import LONGEST_CONSULTATION
-from telecon.schemas import Email, Language, Name, Password, TimeZone
+from telecon.schemas import EARLIEST, LATEST, Email, Language, Name, Password, TimeZone
 from telecon.settings import Settings
 from telecon.ui.routes import PAGE_ERRORS, Me, Visit, redirect, require_me
 from telecon.web import DbSession, current_time
@@ -518,10 +518,12 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 def _date(value: str) -> date | None:
+    """A day of the years the API's instants may name (``telecon.schemas.EARLIEST``, ``LATEST``)."""
     try:
-        return date.fromisoformat(value) if len(value) == 10 else None
+        day = date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
         return None
+    return day if day is not None and EARLIEST.year < day.year < LATEST.year else None
 
 
 def _detail(value: Any) -> str:
@@ -563,7 +565,7 @@ async def audit_page(request: Request[Any, Any, Any], db_session: DbSession) -> 
             before = datetime.fromisoformat(query["before"])
         except ValueError:
             before = None
-        if before is None or before.tzinfo is None:
+        if before is None or before.tzinfo is None or not EARLIEST <= before < LATEST:
             errors["before"] = t["date_invalid"]
     members = await organizations.list_members(db_session, me.actor)
     names = {m.user.id: m.user.display_name for m in members}

@@ -334,10 +334,20 @@ async def test_the_audit_filter_narrows_the_list(client: httpx.AsyncClient, worl
     assert "<code>user.added</code>" not in by_object.text
     nothing = await client.get("/admin/audit", params={"action": "membership.deactivated", "to": "2000-01-01"})
     assert A["audit"]["none"] in text_of(nothing)
-    bad = await client.get("/admin/audit", params={"object_id": "not-an-id", "from": "gestern"})
+    since = await client.get("/admin/audit", params={"action": "membership.deactivated", "from": "2000-01-01"})
+    assert since.text.count('<tr class="event">') == 1
+    later = await client.get("/admin/audit", params={"action": "membership.deactivated", "from": "2199-01-01"})
+    assert A["audit"]["none"] in text_of(later)
+    api = await client.get(
+        "/api/v1/audit-events", params={"since": "2199-01-01T00:00:00+01:00"}, headers=await login(client, world.admin)
+    )
+    assert api.status_code == 200
+    assert api.json() == []
+    bad = await client.get("/admin/audit", params={"object_id": "not-an-id", "from": "gestern", "to": "2999-01-01"})
     assert bad.status_code == 422
     assert 'aria-describedby="object_id-error"' in bad.text
     assert 'aria-describedby="from-error"' in bad.text
+    assert 'aria-describedby="to-error"' in bad.text  # beyond what the API accepts
     assert 'value="not-an-id"' in bad.text
 
 
