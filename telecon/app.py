@@ -40,6 +40,7 @@ from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.services import SchedulingPolicy
 from telecon.schemas import AwareDatetime, decode_aware_datetime, encode_aware_datetime, is_aware_datetime
 from telecon.settings import Settings
+from telecon.ui import admin as ui_admin
 from telecon.ui import availability as ui_availability
 from telecon.ui import booking as ui_booking
 from telecon.ui import participants as ui_participants
@@ -171,12 +172,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_booking.routes,
             ui_participants.routes,
             ui_availability.routes,
+            ui_admin.routes,
             openapi.static_files(),
             health,
             ready,
             auth_routes.login,
             auth_routes.me,
             organization_routes.create_user,
+            organization_routes.list_users,
             organization_routes.accept_invitation,
             organization_routes.decline_invitation,
             organization_routes.list_specialists,

@@ -33,13 +33,14 @@ async def list_audit_events(
     actor_id: FromQuery[uuid.UUID | None] = None,
     object_type: NameQuery = None,
     before: FromQuery[AwareDatetime | None] = None,
+    since: FromQuery[AwareDatetime | None] = None,
     limit: FromQuery[int] = 100,
 ) -> list[AuditEventOut]:
     """The organization's audit trail, newest first.
 
     Who did what to which object, when and from which address; never health data. Filter by `object_id`,
-    `object_type` (`participant`, `consultation`, `user`, …), `action` or `actor_id`, page with `before` (an
-    instant with an offset) and `limit` (at most 1000).
+    `object_type` (`participant`, `consultation`, `user`, …), `action`, `actor_id` or `since` (an instant with an
+    offset: from then on), page with `before` (an instant with an offset) and `limit` (at most 1000).
     """
     events = await services.list_events(
         db_session,
@@ -49,6 +50,7 @@ async def list_audit_events(
         actor_id=actor_id,
         object_type=object_type,
         before=before,
+        since=since,
         limit=max(1, min(limit, 1000)),
     )
     return [

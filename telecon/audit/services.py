@@ -59,7 +59,9 @@ async def list_events(
     object_type: str | None = None,
     limit: int = 100,
     before: Any = None,
+    since: Any = None,
 ) -> list[AuditEvent]:
+    """The organization's events, newest first: ``before`` is exclusive (the next page), ``since`` inclusive."""
     actor.require(Role.admin)
     query = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
     if object_id is not None:
@@ -72,5 +74,7 @@ async def list_events(
         query = query.where(AuditEvent.object_type == object_type)
     if before is not None:
         query = query.where(AuditEvent.occurred_at < before)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
     result = await session.scalars(query.order_by(AuditEvent.occurred_at.desc()).limit(limit))
     return list(result)

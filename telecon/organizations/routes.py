@@ -10,7 +10,14 @@ from telecon.access import Role
 from telecon.openapi import problems
 from telecon.organizations import memberships, services
 from telecon.organizations.models import Profession
-from telecon.organizations.schemas import MemberOut, MembershipOut, SpecialistOut, UserCreate, UserOut
+from telecon.organizations.schemas import (
+    MemberListOut,
+    MemberOut,
+    MembershipOut,
+    SpecialistOut,
+    UserCreate,
+    UserOut,
+)
 from telecon.web import CurrentActor, DbSession, LanguageQuery
 
 
@@ -43,6 +50,30 @@ async def create_user(data: JSONBody[UserCreate], db_session: DbSession, actor: 
     return UserOut(
         id=user_id, email=services.normalise_email(data.email), display_name=data.display_name, role=data.role
     )
+
+
+@get("/api/v1/users", opt={"roles": (Role.admin,)})
+async def list_users(db_session: DbSession, actor: CurrentActor) -> list[MemberListOut]:
+    """List the members of the admin's organization, switched off ones too, by name.
+
+    Each with the role here, whether the membership is active (and the account), and for a specialist how many
+    other organizations they serve as well (a network's shared specialist: a count, nothing of the others).
+    Pending invitations are not members and are not listed.
+    """
+    return [
+        MemberListOut(
+            user_id=m.user.id,
+            email=m.user.email,
+            display_name=m.user.display_name,
+            role=m.membership.role,
+            profession=m.user.profession,
+            active=m.membership.deactivated_at is None,
+            account_active=m.user.is_active,
+            deactivated_at=m.membership.deactivated_at,
+            other_organizations=m.other_organizations,
+        )
+        for m in await services.list_members(db_session, actor)
+    ]
 
 
 @post("/api/v1/me/invitations/{invitation_id:uuid}/accept", status_code=200)

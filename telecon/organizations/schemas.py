@@ -80,3 +80,20 @@ class MemberOut(Out):
             active=membership.deactivated_at is None,
             deactivated_at=membership.deactivated_at,
         )
+
+
+class MemberListOut(Out):
+    """One member of the caller's organization, as ``GET /api/v1/users`` lists them."""
+
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    profession: Profession | None
+    active: bool
+    """The membership here: ``false`` once an admin deactivated it (reactivate it to switch it on again)."""
+    account_active: bool
+    """The whole account: ``false`` when an operator switched it off everywhere."""
+    deactivated_at: datetime | None
+    other_organizations: int
+    """For a specialist: how many other organizations they serve too (a network's shared specialist); else 0."""

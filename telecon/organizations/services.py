@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -367,3 +368,48 @@ async def get_specialist(session: AsyncSession, organization_id: uuid.UUID, spec
     if user is None:
         raise NotFound("no such specialist", field="specialist_id")
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user's membership in the admin's organization, as the admin's list shows it."""
+
+    user: User
+    membership: Membership
+    other_organizations: int
+    """For a specialist: how many other organizations they serve now (a network's shared specialist); else 0.
+
+    A count only: which organizations those are, and anything of their data, stays theirs.
+    """
+
+
+async def list_members(session: AsyncSession, actor: Actor) -> list[Member]:
+    """Everyone with a membership in the admin's organization, switched off or not, by name.
+
+    Pending invitations are not members and are not listed: an invitation exists only for an address that
+    already had an account, which ``add_user`` keeps from the inviting admin (see there).
+    """
+    actor.require(Role.admin)
+    rows = (
+        await session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == actor.organization_id)
+            .order_by(User.display_name, User.email)
+        )
+    ).all()
+    specialists = [user.id for membership, user in rows if membership.role is Role.specialist]
+    shared: dict[uuid.UUID, int] = {}
+    if specialists:
+        counted = await session.execute(
+            select(Membership.user_id, func.count())
+            .where(
+                Membership.user_id.in_(specialists),
+                Membership.organization_id != actor.organization_id,
+                Membership.role == Role.specialist,
+                Membership.deactivated_at.is_(None),
+            )
+            .group_by(Membership.user_id)
+        )
+        shared = {user_id: int(count) for user_id, count in counted}
+    return [Member(user, membership, shared.get(user.id, 0)) for membership, user in rows]

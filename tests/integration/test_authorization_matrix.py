@@ -65,6 +65,19 @@ AVAILABILITY_PAGES = {"GET /availability"}
 AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
+# The admin's pages (telecon/ui/admin.py).
+ADMIN_PAGES = {"GET /admin/users", "GET /admin/consultation-types", "GET /admin/webhooks", "GET /admin/audit"}
+ADMIN_FORMS = {
+    "POST /admin/users",
+    "POST /admin/users/{user_id}/deactivate",
+    "POST /admin/users/{user_id}/reactivate",
+    "POST /admin/users/{user_id}/end",
+    "POST /admin/consultation-types",
+    "POST /admin/webhooks",
+    "POST /admin/webhooks/{webhook_id}/delete",
+}
+PAGES |= ADMIN_PAGES | ADMIN_FORMS
+CSRF_GUARDED |= ADMIN_FORMS
 
 
 @dataclass
@@ -270,6 +283,7 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/auth/login": Rule(login_body, EVERYONE, EVERYONE, anonymous=200),
     "GET /api/v1/me": Rule(call("GET", "/api/v1/me"), EVERYONE, EVERYONE),
     "POST /api/v1/users": Rule(new_user, (201, 403, 403), (201, 403, 403)),
+    "GET /api/v1/users": Rule(call("GET", "/api/v1/users"), ADMIN_ONLY, ADMIN_ONLY),
     # The staff pages: the callers send a session cookie besides their bearer token (a bearer token alone is
     # no session, tests/integration/test_ui.py). Signed in, ``/`` and ``/login`` lead home; anonymous to sign-in.
     "GET /": Rule(call("GET", "/"), REDIRECTED, REDIRECTED, anonymous=303),
@@ -311,6 +325,28 @@ RULES: dict[str, Rule] = {
     "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),
     "POST /availability": Rule(call("POST", "/availability"), REFUSED, REFUSED, anonymous=403),
     "POST /availability/absences": Rule(call("POST", "/availability/absences"), REFUSED, REFUSED, anonymous=403),
+    # The admin's pages (telecon/ui/admin.py): admins only; forms need their token (test_ui_admin.py posts them).
+    "GET /admin/users": Rule(call("GET", "/admin/users"), ADMIN_ONLY, ADMIN_ONLY, anonymous=303),
+    "GET /admin/consultation-types": Rule(
+        call("GET", "/admin/consultation-types"), ADMIN_ONLY, ADMIN_ONLY, anonymous=303
+    ),
+    "GET /admin/webhooks": Rule(call("GET", "/admin/webhooks"), ADMIN_ONLY, ADMIN_ONLY, anonymous=303),
+    "GET /admin/audit": Rule(call("GET", "/admin/audit"), ADMIN_ONLY, ADMIN_ONLY, anonymous=303),
+    "POST /admin/users": Rule(call("POST", "/admin/users"), REFUSED, REFUSED, anonymous=403),
+    "POST /admin/users/{user_id}/deactivate": Rule(
+        call("POST", "/admin/users/{psychologist}/deactivate"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /admin/users/{user_id}/reactivate": Rule(
+        call("POST", "/admin/users/{psychologist}/reactivate"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /admin/users/{user_id}/end": Rule(
+        call("POST", "/admin/users/{psychologist}/end"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /admin/consultation-types": Rule(call("POST", "/admin/consultation-types"), REFUSED, REFUSED, anonymous=403),
+    "POST /admin/webhooks": Rule(call("POST", "/admin/webhooks"), REFUSED, REFUSED, anonymous=403),
+    "POST /admin/webhooks/{webhook_id}/delete": Rule(
+        call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
+    ),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.
     "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(

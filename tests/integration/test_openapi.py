@@ -54,6 +54,18 @@ NOT_IN_SCHEMA = {
     "GET /availability",
     "POST /availability",
     "POST /availability/absences",
+    # The admin's pages (telecon/ui/admin.py).
+    "GET /admin/users",
+    "POST /admin/users",
+    "POST /admin/users/{user_id}/deactivate",
+    "POST /admin/users/{user_id}/reactivate",
+    "POST /admin/users/{user_id}/end",
+    "GET /admin/consultation-types",
+    "POST /admin/consultation-types",
+    "GET /admin/webhooks",
+    "POST /admin/webhooks",
+    "POST /admin/webhooks/{webhook_id}/delete",
+    "GET /admin/audit",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
