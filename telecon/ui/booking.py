@@ -249,6 +249,8 @@ async def _book_page(
     types = await availability.list_consultation_types(db_session, me.actor)
     specialists = await organizations.list_specialists(db_session, me.actor.organization_id)
     names = {s.id: s.display_name for s in specialists}
+    # A search was asked for only if the coach chose something; a single type is preselected, not chosen.
+    searched = bool(form.consultation_type_id or form.specialist_id or form.profession)
     if not form.consultation_type_id and len(types) == 1:
         form.consultation_type_id = str(types[0].id)
     today = current_time(state).astimezone(zone).date()
@@ -258,7 +260,6 @@ async def _book_page(
     type_id = _uuid(form.consultation_type_id)
     specialist_id = _uuid(form.specialist_id) if form.specialist_id else None
     profession = form.profession if form.profession in Profession.__members__ else None
-    searched = bool(form.consultation_type_id or form.specialist_id or form.profession)
     if form.consultation_type_id and (type_id is None or type_id not in {c.id for c in types}):
         errors["consultation_type_id"] = t["type_missing"]
     if form.specialist_id and specialist_id not in names:
@@ -269,7 +270,8 @@ async def _book_page(
         errors["specialist_id"] = t["either"]
     if searched and specialist_id is None and profession is None and "specialist_id" not in errors:
         errors["specialist_id"] = t["either"]
-    if type_id is not None and not {"consultation_type_id", "specialist_id", "profession"} & errors.keys():
+    chosen = specialist_id is not None or profession is not None
+    if type_id is not None and chosen and not {"consultation_type_id", "specialist_id", "profession"} & errors.keys():
         week = await _week_of_slots(
             db_session,
             state,

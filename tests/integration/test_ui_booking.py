@@ -111,6 +111,15 @@ async def test_a_slot_taken_meanwhile_shows_the_friendly_message_and_a_refreshed
         assert DE["book"]["taken"] in text_of(taken)
 
 
+async def test_a_first_visit_asks_without_scolding(client: httpx.AsyncClient, world: World) -> None:
+    """The only consultation type is preselected; nothing was chosen yet, so no field shows an error."""
+    await sign_in(client, world.coach)
+    page = await client.get("/book", params={"participant_id": str(world.participant_id)})
+    assert page.status_code == 200, page.text
+    assert 'class="error"' not in page.text
+    assert f'<option value="{world.type_id}" selected>' in page.text
+
+
 async def test_validation_errors_are_shown_by_their_fields(client: httpx.AsyncClient, world: World) -> None:
     await sign_in(client, world.coach)
     tuesday = next_weekday(1, weeks_ahead=2)
