@@ -54,6 +54,14 @@ NOT_IN_SCHEMA = {
     "GET /availability",
     "POST /availability",
     "POST /availability/absences",
+    # The specialist's pages (telecon/ui/specialist.py).
+    "GET /consultations/{consultation_id}/outcome",
+    "POST /consultations/{consultation_id}/outcome",
+    "GET /consultations/{consultation_id}/outcome/versions",
+    "GET /specialist/notes",
+    "GET /specialist/calendar-feed",
+    "POST /specialist/calendar-feed",
+    "POST /specialist/calendar-feed/revoke",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
