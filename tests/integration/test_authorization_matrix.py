@@ -62,7 +62,7 @@ PAGES |= BOOKING_PAGES | BOOKING_FORMS
 CSRF_GUARDED |= BOOKING_FORMS
 # The specialist's availability page (telecon/ui/availability.py).
 AVAILABILITY_PAGES = {"GET /availability"}
-AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
+AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences", "POST /availability/extra"}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
 # The specialist's pages (telecon/ui/specialist.py).
@@ -325,6 +325,7 @@ RULES: dict[str, Rule] = {
     "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),
     "POST /availability": Rule(call("POST", "/availability"), REFUSED, REFUSED, anonymous=403),
     "POST /availability/absences": Rule(call("POST", "/availability/absences"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
     # The specialist's pages (telecon/ui/specialist.py): specialists only; a consultation only its own specialist's
     # (it lies ahead: the form says so, and there are no versions yet); forms need their token.
     "GET /consultations/{consultation_id}/outcome": Rule(

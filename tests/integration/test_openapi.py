@@ -54,6 +54,7 @@ NOT_IN_SCHEMA = {
     "GET /availability",
     "POST /availability",
     "POST /availability/absences",
+    "POST /availability/extra",
     # The specialist's pages (telecon/ui/specialist.py).
     "GET /consultations/{consultation_id}/outcome",
     "POST /consultations/{consultation_id}/outcome",
