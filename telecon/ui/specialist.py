@@ -129,7 +129,8 @@ async def specialist_home(request: Request[Any, Any, Any], db_session: DbSession
         )
         owed += await outcomes.missing_outcomes(db_session, actor, now=now)
     owed_ids = {c.id for c, _ in owed}
-    every = found + [(c, a) for c, a in owed if c.id not in {f.id for f, _ in found}]
+    shown = {c.id for c, _ in found}
+    every = found + [(c, a) for c, a in owed if c.id not in shown]
     rows = {
         r.id: r
         for r in await consultation_rows(db_session, every, zone=zone, language=visit.language, with_deliveries=False)
@@ -271,7 +272,9 @@ def read_outcome_form(form: Any, t: dict[str, str]) -> tuple[OutcomeForm, Outcom
         return typed, None, {"recommendations": t["choice_invalid"]}
 
 
-async def _current_outcome(db_session: DbSession, actor: Actor, keys: KeyRing, consultation_id: uuid.UUID) -> Any:
+async def _current_outcome(
+    db_session: DbSession, actor: Actor, keys: KeyRing, consultation_id: uuid.UUID
+) -> OutcomeView | None:
     """The saved outcome as its author sees it (an audited read), ``None`` before the first version."""
     try:
         return await outcomes.read_outcome(db_session, actor, keys, consultation_id)
