@@ -45,6 +45,7 @@ from telecon.ui import availability as ui_availability
 from telecon.ui import booking as ui_booking
 from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
+from telecon.ui import specialist as ui_specialist
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_participants.routes,
             ui_availability.routes,
             ui_admin.routes,
+            ui_specialist.routes,
             openapi.static_files(),
             health,
             ready,
@@ -218,6 +220,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             outcome_routes.outcome_versions,
             outcome_routes.record_outcome_by_link,
             outcome_routes.missing_outcomes,
+            outcome_routes.own_outcomes,
             notification_routes.get_calendar_feed,
             notification_routes.create_calendar_feed,
             notification_routes.revoke_calendar_feed,

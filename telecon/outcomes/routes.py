@@ -88,6 +88,21 @@ async def missing_outcomes(db_session: DbSession, actor: CurrentActor, state: St
     return [ConsultationSummaryOut.of(c, available) for c, available in found]
 
 
+@get("/api/v1/outcomes/mine", opt={"roles": (Role.specialist,)})
+async def own_outcomes(
+    db_session: DbSession,
+    actor: CurrentActor,
+    state: State,
+    limit: FromQuery[int] = 100,
+) -> list[OutcomeOut]:
+    """The caller's own outcomes in this organization, the most recently saved first, clinical notes included.
+
+    Only the author's; every outcome listed is an audited read. At most `limit` (default 100, at most 500).
+    """
+    views = await services.own_outcomes(db_session, actor, _keys(state), limit=max(1, min(limit, 500)))
+    return [OutcomeOut.of(view) for _, view in views]
+
+
 @put(
     "/api/v1/join/{token:str}/outcome",
     opt={"public": True},

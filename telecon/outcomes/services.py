@@ -112,6 +112,14 @@ def visible_part(
 # --- recording ---------------------------------------------------------------------------------------------
 
 
+class StaleOutcome(Conflict):
+    """The outcome was saved again since the author's form was loaded (a second tab, the join link)."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"the outcome is at version {current_version} by now", field="version")
+        self.current_version = current_version
+
+
 async def record_outcome(
     session: AsyncSession,
     actor: Actor,
@@ -121,12 +129,14 @@ async def record_outcome(
     *,
     now: datetime,
     via: str = "account",
+    expected_version: int | None = None,
 ) -> OutcomeView:
     """Record (or amend) the outcome of a specialist's own consultation.
 
     The first version completes the consultation (``no_show`` when the participant did not come), writes a
     case-file entry and tells the booking coach by email that there is an outcome (not what it says); webhook
     events: ``consultation.completed`` (first version only) and ``outcome.recorded`` (every version).
+    ``expected_version``: the version the author saw (0: none yet); another one by now is a ``StaleOutcome``.
     """
     actor.require(Role.specialist)
     consultation = await session.scalar(
@@ -145,6 +155,9 @@ async def record_outcome(
     if now < consultation.starts_at:
         raise Conflict("the consultation has not started yet", field="consultation_id")
     outcome = await session.scalar(select(Outcome).where(Outcome.consultation_id == consultation.id))
+    current = 0 if outcome is None else outcome.version
+    if expected_version is not None and expected_version != current:
+        raise StaleOutcome(current)
     if outcome is None:
         outcome = Outcome(
             id=uuid.uuid4(),
@@ -324,6 +337,32 @@ async def outcome_versions(
         raise NotFound("no outcome of yours for this consultation", field="consultation_id")
     audit.record(session, actor, "outcome.versions_read", "consultation", consultation_id, versions=len(versions))
     return [visible_part(v, consultation_id, is_author=True, released=True, notes=_decrypt(keys, v)) for v in versions]
+
+
+async def own_outcomes(
+    session: AsyncSession, actor: Actor, keys: KeyRing, *, limit: int = 100
+) -> list[tuple[Consultation, OutcomeView]]:
+    """The caller's own outcomes in the organization, newest version first, clinical notes included.
+
+    For their author only; each outcome shown is an audited read, as ``read_outcome``'s.
+    """
+    actor.require(Role.specialist)
+    rows = await session.execute(
+        select(Consultation, OutcomeVersion)
+        .join(Outcome, Outcome.consultation_id == Consultation.id)
+        .join(OutcomeVersion, (OutcomeVersion.outcome_id == Outcome.id) & (OutcomeVersion.version == Outcome.version))
+        .where(Outcome.author_id == actor.user_id, Consultation.organization_id == actor.organization_id)
+        .order_by(OutcomeVersion.recorded_at.desc(), Consultation.id)
+        .limit(limit)
+    )
+    shown: list[tuple[Consultation, OutcomeView]] = []
+    for consultation, version in rows:
+        audit.record(
+            session, actor, "outcome.read", "consultation", consultation.id, version=version.version, via="own_list"
+        )
+        view = visible_part(version, consultation.id, is_author=True, released=True, notes=_decrypt(keys, version))
+        shown.append((consultation, view))
+    return shown
 
 
 def _decrypt(keys: KeyRing, version: OutcomeVersion) -> str | None:

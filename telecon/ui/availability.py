@@ -100,15 +100,21 @@ def _read_week(
     return week, windows, errors
 
 
-async def _absences(db_session: DbSession, me: Me, now: datetime, zone: ZoneInfo, language: str) -> list[AbsenceRow]:
+async def _overrides(
+    db_session: DbSession, me: Me, now: datetime, zone: ZoneInfo, language: str
+) -> dict[OverrideKind, list[AbsenceRow]]:
+    """The coming absences and extra hours, each as from-to in the specialist's zone."""
     found = await availability.list_overrides(
         db_session, me.actor, me.actor.user_id, start=now, end=now + ABSENCES_AHEAD
     )
-    return [
-        AbsenceRow(" ".join(when(o.starts_at, zone, language)), " ".join(when(o.ends_at, zone, language)))
-        for o in found
-        if o.kind is OverrideKind.absence
-    ]
+    return {
+        kind: [
+            AbsenceRow(" ".join(when(o.starts_at, zone, language)), " ".join(when(o.ends_at, zone, language)))
+            for o in found
+            if o.kind is kind
+        ]
+        for kind in OverrideKind
+    }
 
 
 async def _page(
@@ -121,11 +127,14 @@ async def _page(
     errors: dict[str, str] | None = None,
     absence: dict[str, str] | None = None,
     absence_errors: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
+    extra_errors: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> Response[Any]:
     specialist, rules = await availability.weekly_availability(db_session, me.actor, me.actor.user_id)
     zone = ZoneInfo(specialist.timezone)
     now = current_time(visit.request.app.state)
+    overrides = await _overrides(db_session, me, now, zone, visit.language)
     return visit.page(
         "staff_availability.html.j2",
         status=status,
@@ -134,9 +143,12 @@ async def _page(
         timezone=specialist.timezone,
         week=week if week is not None else _week_form(rules),
         errors=errors or {},
-        absences=await _absences(db_session, me, now, zone, visit.language),
+        absences=overrides[OverrideKind.absence],
         absence=absence or {"start": "", "end": ""},
         absence_errors=absence_errors or {},
+        extras=overrides[OverrideKind.extra],
+        extra=extra or {"start": "", "end": ""},
+        extra_errors=extra_errors or {},
         notice=notice,
     )
 
@@ -147,7 +159,7 @@ async def availability_page(request: Request[Any, Any, Any], db_session: DbSessi
     me = await require_me(db_session, visit, Role.specialist)
     t = visit.t["availability"]
     saved = request.query_params.get("saved")
-    notice = {"hours": t["saved"], "absence": t["absence_saved"]}.get(str(saved)) if saved else None
+    notice = {"hours": t["saved"], "absence": t["absence_saved"], "extra": t["extra_saved"]}.get(str(saved))
     return await _page(visit, db_session, me, notice=notice)
 
 
@@ -183,34 +195,47 @@ def _local_instant(value: str, zone: ZoneInfo) -> datetime | None:
         return None
 
 
-@post("/availability/absences", opt=PAGE, include_in_schema=False, status_code=200)
-async def add_absence(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-    """``POST /api/v1/specialists/{id}/overrides`` as a form: an absence, from and to in the specialist's zone."""
+async def _add_override(request: Request[Any, Any, Any], db_session: DbSession, kind: OverrideKind) -> Response[Any]:
+    """``POST /api/v1/specialists/{id}/overrides`` as a form: from and to in the specialist's zone."""
     visit = Visit.of(request)
     form = await request.form()
     visit.check_form(form)
     me = await require_me(db_session, visit, Role.specialist)
     t = visit.t["availability"]
-    kept = {edge: str(form.get(f"absence_{edge}", "")).strip()[:20] for edge in ("start", "end")}
+    prefix = kind.value
+    kept = {edge: str(form.get(f"{prefix}_{edge}", "")).strip()[:20] for edge in ("start", "end")}
     specialist = await db_session.get(User, me.actor.user_id)
     zone = ZoneInfo(specialist.timezone if specialist is not None else me.timezone)
     start, end = _local_instant(kept["start"], zone), _local_instant(kept["end"], zone)
     errors: dict[str, str] = {}
     for edge, value in (("start", start), ("end", end)):
         if value is None:
-            errors[f"absence_{edge}"] = t["datetime_missing"] if not kept[edge] else t["datetime_invalid"]
+            errors[f"{prefix}_{edge}"] = t["datetime_missing"] if not kept[edge] else t["datetime_invalid"]
     if start is not None and end is not None and end <= start:
-        errors["absence_end"] = t["end_before_start"]
+        errors[f"{prefix}_end"] = t["end_before_start"]
     if errors or start is None or end is None:
-        return await _page(visit, db_session, me, status=422, absence=kept, absence_errors=errors)
-    await availability.add_override(
-        db_session, me.actor, me.actor.user_id, starts_at=start, ends_at=end, kind=OverrideKind.absence
-    )
-    return redirect("/availability?saved=absence#absences", visit)
+        if kind is OverrideKind.absence:
+            return await _page(visit, db_session, me, status=422, absence=kept, absence_errors=errors)
+        return await _page(visit, db_session, me, status=422, extra=kept, extra_errors=errors)
+    await availability.add_override(db_session, me.actor, me.actor.user_id, starts_at=start, ends_at=end, kind=kind)
+    anchor = "absences" if kind is OverrideKind.absence else "extra"
+    return redirect(f"/availability?saved={prefix}#{anchor}", visit)
+
+
+@post("/availability/absences", opt=PAGE, include_in_schema=False, status_code=200)
+async def add_absence(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """An absence (holiday, illness): no slots are offered in it."""
+    return await _add_override(request, db_session, OverrideKind.absence)
+
+
+@post("/availability/extra", opt=PAGE, include_in_schema=False, status_code=200)
+async def add_extra_hours(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """Extra hours beyond the weekly ones (a Saturday, a long evening): slots are offered in them too."""
+    return await _add_override(request, db_session, OverrideKind.extra)
 
 
 routes = Router(
     path="/",
-    route_handlers=[availability_page, save_weekly_hours, add_absence],
+    route_handlers=[availability_page, save_weekly_hours, add_absence, add_extra_hours],
     exception_handlers=PAGE_ERRORS,
 )

@@ -25,7 +25,6 @@ from telecon.auth import services as auth
 from telecon.errors import DomainError, Forbidden, TooManyRequests
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Organization, User
-from telecon.outcomes import services as outcomes
 from telecon.problems import exception_handlers
 from telecon.scheduling import services as scheduling
 from telecon.scheduling.models import ConsultationStatus
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 
 STAFF_LANGUAGES = ("de", "en")
 FOLLOW_UP_DAYS = 14
-AGENDA_DAYS = 28
 HOMES = {Role.admin: "/coach", Role.coach: "/coach", Role.specialist: "/specialist"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -357,35 +355,6 @@ async def coach_home(request: Request[Any, Any, Any], db_session: DbSession, sta
     )
 
 
-@get("/specialist", opt={"public": True, "roles": (Role.specialist,)}, include_in_schema=False)
-async def specialist_home(request: Request[Any, Any, Any], db_session: DbSession, state: State) -> Response[Any]:
-    """The specialist's agenda in the current organization: upcoming, the last 14 days, and outcomes still owed."""
-    visit = Visit.of(request)
-    me = await require_me(db_session, visit, Role.specialist)
-    user = await db_session.get_one(User, me.actor.user_id)
-    zone = ZoneInfo(user.timezone)
-    now = current_time(state)
-    upcoming = await scheduling.list_consultations(
-        db_session, me.actor, start=now, end=now + timedelta(days=AGENDA_DAYS)
-    )
-    recent = await scheduling.list_consultations(
-        db_session, me.actor, start=now - timedelta(days=FOLLOW_UP_DAYS), end=now
-    )
-    missing = await outcomes.missing_outcomes(db_session, me.actor, now=now)
-
-    async def rows(found: list[tuple[Any, bool]]) -> Any:
-        return await consultation_rows(db_session, found, zone=zone, language=visit.language, with_deliveries=False)
-
-    return visit.page(
-        "staff_specialist.html.j2",
-        me=me,
-        active="specialist",
-        upcoming=await rows(upcoming),
-        recent=await rows([r for r in recent if r[0].ends_at <= now]),
-        missing=await rows(missing),
-    )
-
-
 # --- errors as pages ---------------------------------------------------------------------------------
 
 
@@ -411,6 +380,6 @@ PAGE_ERRORS: dict[int | type[Exception], Any] = dict.fromkeys(exception_handlers
 
 routes = Router(
     path="/",
-    route_handlers=[start, login_page, login, logout, choose_language, coach_home, specialist_home],
+    route_handlers=[start, login_page, login, logout, choose_language, coach_home],
     exception_handlers=PAGE_ERRORS,
 )

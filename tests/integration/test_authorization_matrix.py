@@ -62,7 +62,7 @@ PAGES |= BOOKING_PAGES | BOOKING_FORMS
 CSRF_GUARDED |= BOOKING_FORMS
 # The specialist's availability page (telecon/ui/availability.py).
 AVAILABILITY_PAGES = {"GET /availability"}
-AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
+AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences", "POST /availability/extra"}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
 # The admin's pages (telecon/ui/admin.py).
@@ -78,6 +78,20 @@ ADMIN_FORMS = {
 }
 PAGES |= ADMIN_PAGES | ADMIN_FORMS
 CSRF_GUARDED |= ADMIN_FORMS
+# The specialist's pages (telecon/ui/specialist.py).
+SPECIALIST_PAGES = {
+    "GET /consultations/{consultation_id}/outcome",
+    "GET /consultations/{consultation_id}/outcome/versions",
+    "GET /specialist/notes",
+    "GET /specialist/calendar-feed",
+}
+SPECIALIST_FORMS = {
+    "POST /consultations/{consultation_id}/outcome",
+    "POST /specialist/calendar-feed",
+    "POST /specialist/calendar-feed/revoke",
+}
+PAGES |= SPECIALIST_PAGES | SPECIALIST_FORMS
+CSRF_GUARDED |= SPECIALIST_FORMS
 
 
 @dataclass
@@ -347,6 +361,26 @@ RULES: dict[str, Rule] = {
     "POST /admin/webhooks/{webhook_id}/delete": Rule(
         call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
+    "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
+    # The specialist's pages (telecon/ui/specialist.py): specialists only; a consultation only its own specialist's
+    # (it lies ahead: the form says so, and there are no versions yet); forms need their token.
+    "GET /consultations/{consultation_id}/outcome": Rule(
+        call("GET", "/consultations/{consultation}/outcome"), (403, 403, 200), (403, 403, 404), anonymous=303
+    ),
+    "GET /consultations/{consultation_id}/outcome/versions": Rule(
+        call("GET", "/consultations/{consultation}/outcome/versions"), (403, 403, 404), (403, 403, 404), anonymous=303
+    ),
+    "POST /consultations/{consultation_id}/outcome": Rule(
+        call("POST", "/consultations/{consultation}/outcome"), REFUSED, REFUSED, anonymous=403
+    ),
+    "GET /specialist/notes": Rule(call("GET", "/specialist/notes"), (403, 403, 200), (403, 403, 200), anonymous=303),
+    "GET /specialist/calendar-feed": Rule(
+        call("GET", "/specialist/calendar-feed"), (403, 403, 200), (403, 403, 200), anonymous=303
+    ),
+    "POST /specialist/calendar-feed": Rule(call("POST", "/specialist/calendar-feed"), REFUSED, REFUSED, anonymous=403),
+    "POST /specialist/calendar-feed/revoke": Rule(
+        call("POST", "/specialist/calendar-feed/revoke"), REFUSED, REFUSED, anonymous=403
+    ),
     # Only the account an invitation was made for may answer it (tests/integration/test_accounts.py shows the
     # holder's side); for everyone else an invitation does not exist.
     "POST /api/v1/me/invitations/{invitation_id}/accept": Rule(
@@ -428,6 +462,7 @@ RULES: dict[str, Rule] = {
     # A link is its own credential: the specialist's, whoever sends it (the participant's: tests/.../test_outcomes).
     "PUT /api/v1/join/{token}/outcome": Rule(outcome_by_link, (409, 409, 409), (409, 409, 409), anonymous=409),
     "GET /api/v1/outcomes/missing": Rule(call("GET", "/api/v1/outcomes/missing"), EVERYONE, EVERYONE),
+    "GET /api/v1/outcomes/mine": Rule(call("GET", "/api/v1/outcomes/mine"), (403, 403, 200), (403, 403, 200)),
     "GET /api/v1/audit-events": Rule(call("GET", "/api/v1/audit-events"), ADMIN_ONLY, ADMIN_ONLY),
     # A join link is its own credential: whoever holds it, with or without a staff token.
     "GET /api/v1/join/{token}": Rule(call("GET", "/api/v1/join/{token}"), EVERYONE, EVERYONE, anonymous=200),

@@ -66,6 +66,15 @@ NOT_IN_SCHEMA = {
     "POST /admin/webhooks",
     "POST /admin/webhooks/{webhook_id}/delete",
     "GET /admin/audit",
+    "POST /availability/extra",
+    # The specialist's pages (telecon/ui/specialist.py).
+    "GET /consultations/{consultation_id}/outcome",
+    "POST /consultations/{consultation_id}/outcome",
+    "GET /consultations/{consultation_id}/outcome/versions",
+    "GET /specialist/notes",
+    "GET /specialist/calendar-feed",
+    "POST /specialist/calendar-feed",
+    "POST /specialist/calendar-feed/revoke",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {

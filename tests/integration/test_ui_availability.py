@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import World, berlin, login, next_weekday
+from tests.conftest import World, berlin, berlin_time, login, next_weekday, utc_text
 from tests.integration.test_ui import DE, csrf_of, sign_in, text_of
 
 A = DE["availability"]
@@ -124,6 +124,34 @@ async def test_an_absence_ending_before_it_starts_is_refused_by_the_field(
     assert A["end_before_start"] in text_of(refused)
     assert 'aria-describedby="absence_end-error"' in refused.text
     assert f'value="{day}T12:00"' in refused.text
+
+
+async def test_extra_hours_open_slots_on_a_free_day(client: httpx.AsyncClient, world: World) -> None:
+    coach = await login(client, world.coach)
+    saturday = next_weekday(5, weeks_ahead=2)
+    assert await slots_on(client, world, saturday, coach) == []
+    await sign_in(client, world.specialist)
+    page = await client.get("/availability")
+    assert A["no_extra"] in text_of(page)
+    refused = await client.post(
+        "/availability/extra",
+        data={"csrf_token": csrf_of(page), "extra_start": f"{saturday}T12:00", "extra_end": f"{saturday}T10:00"},
+    )
+    assert refused.status_code == 422
+    assert 'aria-describedby="extra_end-error"' in refused.text
+    assert f'value="{saturday}T12:00"' in refused.text
+    added = await client.post(
+        "/availability/extra",
+        data={"csrf_token": csrf_of(page), "extra_start": f"{saturday}T10:00", "extra_end": f"{saturday}T12:00"},
+    )
+    assert added.status_code == 303, added.text
+    shown = await client.get(added.headers["location"])
+    assert A["extra_saved"] in text_of(shown)
+    assert A["no_extra"] not in text_of(shown)
+    assert A["no_absences"] in text_of(shown)  # an extra time is no absence
+    assert [s["start"] for s in await slots_on(client, world, saturday, coach)][:1] == [
+        utc_text(berlin_time(saturday, 10))
+    ]
 
 
 async def test_a_coach_gets_the_friendly_403_and_no_link(client: httpx.AsyncClient, world: World) -> None:
