@@ -65,6 +65,9 @@ AVAILABILITY_PAGES = {"GET /availability"}
 AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
+# Editing a participant (telecon/ui/participants.py).
+PAGES |= {"GET /participants/{participant_id}/edit", "POST /participants/{participant_id}/edit"}
+CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 
 
 @dataclass
@@ -307,6 +310,12 @@ RULES: dict[str, Rule] = {
     "POST /participants/{participant_id}/notes": Rule(
         call("POST", "/participants/{participant}/notes"), REFUSED, REFUSED, anonymous=403
     ),
+    "GET /participants/{participant_id}/edit": Rule(
+        call("GET", "/participants/{participant}/edit"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
+    ),
+    "POST /participants/{participant_id}/edit": Rule(
+        call("POST", "/participants/{participant}/edit"), REFUSED, REFUSED, anonymous=403
+    ),
     # The availability page (telecon/ui/availability.py): specialists only, each their own; forms need their token.
     "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),
     "POST /availability": Rule(call("POST", "/availability"), REFUSED, REFUSED, anonymous=403),
@@ -336,6 +345,10 @@ RULES: dict[str, Rule] = {
         (201, 201, 403),
     ),
     "GET /api/v1/participants/{participant_id}": Rule(call("GET", PARTICIPANT), STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    # An empty change: allowed callers get the participant unchanged, so the other rules keep theirs.
+    "PATCH /api/v1/participants/{participant_id}": Rule(
+        call("PATCH", PARTICIPANT, json={}), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
+    ),
     "GET /api/v1/participants/{participant_id}/consents": Rule(
         call("GET", PARTICIPANT + "/consents"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
     ),
