@@ -44,6 +44,7 @@ from telecon.ui import availability as ui_availability
 from telecon.ui import booking as ui_booking
 from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
+from telecon.ui import sheet as ui_sheet
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_booking.routes,
             ui_participants.routes,
             ui_availability.routes,
+            ui_sheet.routes,
             openapi.static_files(),
             health,
             ready,

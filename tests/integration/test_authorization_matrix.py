@@ -65,8 +65,12 @@ AVAILABILITY_PAGES = {"GET /availability"}
 AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences"}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
-# Editing a participant (telecon/ui/participants.py).
-PAGES |= {"GET /participants/{participant_id}/edit", "POST /participants/{participant_id}/edit"}
+# Editing a participant (telecon/ui/participants.py) and the instruction sheet (telecon/ui/sheet.py).
+PAGES |= {
+    "GET /participants/{participant_id}/edit",
+    "POST /participants/{participant_id}/edit",
+    "GET /consultations/{consultation_id}/sheet",
+}
 CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 
 
@@ -315,6 +319,10 @@ RULES: dict[str, Rule] = {
     ),
     "POST /participants/{participant_id}/edit": Rule(
         call("POST", "/participants/{participant}/edit"), REFUSED, REFUSED, anonymous=403
+    ),
+    # The instruction sheet: the consultation page's rules (it shows the same participant link).
+    "GET /consultations/{consultation_id}/sheet": Rule(
+        call("GET", "/consultations/{consultation}/sheet"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
     ),
     # The availability page (telecon/ui/availability.py): specialists only, each their own; forms need their token.
     "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),

@@ -52,6 +52,8 @@ NOT_IN_SCHEMA = {
     "POST /participants/{participant_id}/notes",
     "GET /participants/{participant_id}/edit",
     "POST /participants/{participant_id}/edit",
+    # The printable instruction sheet (telecon/ui/sheet.py).
+    "GET /consultations/{consultation_id}/sheet",
     # The specialist's availability page (telecon/ui/availability.py).
     "GET /availability",
     "POST /availability",
