@@ -45,6 +45,7 @@ from telecon.ui import availability as ui_availability
 from telecon.ui import booking as ui_booking
 from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
+from telecon.ui import sheet as ui_sheet
 from telecon.ui import specialist as ui_specialist
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_availability.routes,
             ui_admin.routes,
             ui_specialist.routes,
+            ui_sheet.routes,
             openapi.static_files(),
             health,
             ready,
@@ -192,6 +194,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             participant_routes.create_participant,
             participant_routes.list_participants,
             participant_routes.get_participant,
+            participant_routes.update_participant,
             participant_routes.record_consent,
             participant_routes.consent_history,
             participant_routes.add_note,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import JSON, TypeDecorator, Uuid
+from sqlalchemy.types import JSON, String, TypeDecorator, Uuid
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,6 +91,31 @@ def _json_rows_sqlite(element: json_rows, compiler: SQLCompiler, **kw: Any) -> s
     return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
 
 
+class folded(FunctionElement[str]):
+    """A text in lower case for case-insensitive search, every letter folded (``Ö`` as ``ö``), on both databases.
+
+    PostgreSQL's ``lower`` folds by the database's ctype; SQLite's folds ASCII only, so there it is Python's
+    ``str.lower``, registered on each connection by ``make_engine``.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(folded, "sqlite")
+def _folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"telecon_lower({compiler.process(element.clauses, **kw)})"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def parse_instant(text: str) -> datetime:
     """An instant from ``json_rows``: PostgreSQL writes its offset, SQLite stores UTC without one."""
     value = datetime.fromisoformat(text)
@@ -124,6 +149,7 @@ def make_engine(url: str, *, pool_size: int = 40, **kwargs: Any) -> AsyncEngine:
         # Erased and deleted values are overwritten with zeros, not left in the file's free space.
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+        dbapi_connection.create_function("telecon_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from litestar import get, post
-from litestar.params import FromPath, JSONBody
+from litestar import get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from telecon.openapi import problems
 from telecon.participants import services
@@ -14,10 +15,14 @@ from telecon.participants.schemas import (
     NoteCreate,
     ParticipantCreate,
     ParticipantOut,
+    ParticipantUpdate,
 )
+from telecon.schemas import SINGLE_LINE
 from telecon.web import CurrentActor, DbSession
 
 STAFF = {"roles": services.STAFF_WHO_MANAGE_PARTICIPANTS}
+SearchQuery = Annotated[str | None, QueryParameter(max_length=200, pattern=SINGLE_LINE)]
+"""What a search box sends: one line, possibly empty (then nothing is filtered)."""
 
 
 @post(
@@ -48,12 +53,18 @@ async def create_participant(
 
 
 @get("/api/v1/participants", opt=STAFF)
-async def list_participants(db_session: DbSession, actor: CurrentActor) -> list[ParticipantOut]:
-    """List the organization's participants with their current consents.
+async def list_participants(
+    db_session: DbSession,
+    actor: CurrentActor,
+    q: SearchQuery = None,
+) -> list[ParticipantOut]:
+    """List the organization's participants with their current consents, by name, at most 200.
 
-    Only the caller's own organization is listed; specialists see participants only through consultations.
+    `q` finds those whose name, case reference or email address contains it, ignoring case (`%` and `_` are
+    plain characters). Only the caller's own organization is listed; specialists see participants only
+    through consultations.
     """
-    found = await services.list_participants(db_session, actor)
+    found = await services.list_participants(db_session, actor, query=q)
     consents = await services.active_consents_of(db_session, [p.id for p in found])
     return [ParticipantOut.of(p, consents[p.id]) for p in found]
 
@@ -67,6 +78,24 @@ async def get_participant(
     Another organization's participant is not found.
     """
     participant = await services.get_participant(db_session, actor, participant_id)
+    return ParticipantOut.of(participant, await services.active_consents(db_session, participant.id))
+
+
+@patch(
+    "/api/v1/participants/{participant_id:uuid}",
+    opt=STAFF,
+    responses=problems({409: "Another participant of the organization has this `case_reference`."}),
+)
+async def update_participant(
+    participant_id: FromPath[uuid.UUID], data: JSONBody[ParticipantUpdate], db_session: DbSession, actor: CurrentActor
+) -> ParticipantOut:
+    """Correct a participant's details.
+
+    A field left out stays as it is; `null` clears an optional one. Consents are not changed here (they are a
+    history). Consultations already booked keep the name, email address and language they were booked with:
+    their invitations, reminders and join page do not follow the change.
+    """
+    participant = await services.update_participant(db_session, actor, participant_id, data.changes())
     return ParticipantOut.of(participant, await services.active_consents(db_session, participant.id))
 
 

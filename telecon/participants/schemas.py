@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import msgspec
 
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
 from telecon.schemas import SINGLE_LINE, Email, Language, Name, Out, Strict, Text
+
+if TYPE_CHECKING:
+    from telecon.participants.services import ParticipantChanges
 
 # The job centre's own number; as long as its column, so that a longer one is refused, not a database error.
 CaseReference = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=SINGLE_LINE)]
@@ -21,6 +24,25 @@ class ParticipantCreate(Strict):
     coach_id: uuid.UUID | None = None
     interpreter_language: Language | None = None
     easy_language: bool = False
+
+
+class ParticipantUpdate(Strict):
+    """A correction of a participant's details: a field left out stays as it is; ``null`` clears an optional one.
+
+    Consultations already booked keep the name, address and language they were booked with.
+    """
+
+    display_name: Name | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    preferred_language: Language | msgspec.UnsetType = msgspec.UNSET
+    case_reference: CaseReference | msgspec.UnsetType | None = msgspec.UNSET
+    coach_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    interpreter_language: Language | msgspec.UnsetType | None = msgspec.UNSET
+    easy_language: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> ParticipantChanges:
+        sent = {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not msgspec.UNSET}
+        return cast("ParticipantChanges", sent)
 
 
 class ParticipantOut(Out):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ScalarSelect, and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Role
 from telecon.audit import services as audit
-from telecon.db import utcnow
+from telecon.db import folded, utcnow
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import services as organizations
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
@@ -34,9 +34,7 @@ async def create_participant(
     if coach_id is None and actor.role is Role.coach:
         coach_id = actor.user_id
     elif coach_id is not None:
-        membership = await organizations.membership_of(session, coach_id, actor.organization_id)
-        if membership is None or membership.role is not Role.coach:
-            raise InvalidInput("no coach with this id in the organization", field="coach_id")
+        await _require_coach(session, actor, coach_id)
     participant = Participant(
         organization_id=actor.organization_id,
         display_name=display_name,
@@ -70,14 +68,81 @@ async def get_participant(session: AsyncSession, actor: Actor, participant_id: u
     return participant
 
 
-async def list_participants(session: AsyncSession, actor: Actor, *, limit: int = 200) -> list[Participant]:
+async def _require_coach(session: AsyncSession, actor: Actor, coach_id: uuid.UUID) -> None:
+    membership = await organizations.membership_of(session, coach_id, actor.organization_id)
+    if membership is None or membership.role is not Role.coach:
+        raise InvalidInput("no coach with this id in the organization", field="coach_id")
+
+
+class ParticipantChanges(TypedDict, total=False):
+    """What ``update_participant`` may change: the fields ``create_participant`` sets; absent ones stay."""
+
+    display_name: str
+    email: str | None
+    preferred_language: str
+    case_reference: str | None
+    coach_id: uuid.UUID | None
+    interpreter_language: str | None
+    easy_language: bool
+
+
+async def update_participant(
+    session: AsyncSession, actor: Actor, participant_id: uuid.UUID, changes: ParticipantChanges
+) -> Participant:
+    """Correct a participant's details; ``None`` clears an optional one.
+
+    Consultations already booked keep the name, address and language their attendee row was given at
+    booking: their invitations, reminders and join page do not follow this change.
+    """
+    participant = await get_participant(session, actor, participant_id)
+    wanted: dict[str, Any] = dict(changes)
+    if wanted.get("email"):
+        wanted["email"] = organizations.normalise_email(wanted["email"])
+    changed = sorted(name for name, value in wanted.items() if getattr(participant, name) != value)
+    if not changed:
+        return participant
+    if "coach_id" in changed and wanted["coach_id"] is not None:
+        await _require_coach(session, actor, wanted["coach_id"])
+    for name in changed:
+        setattr(participant, name, wanted[name])
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("a participant with this case reference already exists", field="case_reference") from None
+    # Which fields changed, never their values: the audit log holds no personal data beyond identifiers.
+    audit.record(session, actor, "participant.updated", "participant", participant.id, fields=changed)
+    return participant
+
+
+LIKE_ESCAPE = "/"
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern that finds ``text`` anywhere, its own ``%``, ``_`` and ``/`` taken literally."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+async def list_participants(
+    session: AsyncSession, actor: Actor, *, query: str | None = None, limit: int = 200
+) -> list[Participant]:
+    """The organization's participants by name, at most ``limit``; with ``query`` only those whose name, case
+    reference or email address contains it, ignoring case."""
     actor.require(*STAFF_WHO_MANAGE_PARTICIPANTS)
-    result = await session.scalars(
-        select(Participant)
-        .where(Participant.organization_id == actor.organization_id)
-        .order_by(Participant.display_name)
-        .limit(limit)
-    )
+    statement = select(Participant).where(Participant.organization_id == actor.organization_id)
+    needle = (query or "").strip().lower()
+    if needle:
+        pattern = _contains(needle)
+        statement = statement.where(
+            or_(
+                *(
+                    folded(column).like(pattern, escape=LIKE_ESCAPE)
+                    for column in (Participant.display_name, Participant.case_reference, Participant.email)
+                )
+            )
+        )
+    result = await session.scalars(statement.order_by(Participant.display_name, Participant.id).limit(limit))
     return list(result)
 
 

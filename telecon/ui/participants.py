@@ -25,13 +25,14 @@ from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, Co
 from telecon.participants.schemas import CaseReference
 from telecon.schemas import Email, Language, Name, Text
 from telecon.templating import languages, texts
-from telecon.ui.routes import PAGE_ERRORS, Visit, redirect, require_me
+from telecon.ui.routes import PAGE_ERRORS, Me, Visit, redirect, require_me
 from telecon.ui.views import when
 from telecon.web import DbSession
 
 STAFF = participants.STAFF_WHO_MANAGE_PARTICIPANTS
 PAGE = {"public": True, "roles": STAFF}
 FORM_FIELDS = ("display_name", "email", "preferred_language", "case_reference", "interpreter_language")
+LIST_LIMIT = 200
 
 
 def _valid(value: str, wire: Any) -> bool:
@@ -42,38 +43,36 @@ def _valid(value: str, wire: Any) -> bool:
     return True
 
 
-def _matches(participant: Participant, query: str) -> bool:
-    needle = query.casefold()
-    return needle in participant.display_name.casefold() or needle in (participant.case_reference or "").casefold()
-
-
 # --- the list ----------------------------------------------------------------------------------------
 
 
 @get("/participants", opt=PAGE, include_in_schema=False)
 async def participant_list(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
-    """The organization's participants (the service's list), filtered by name or case reference."""
+    """The organization's participants (the service's list, at most ``LIST_LIMIT``), searched by name, case
+    reference or email address like ``GET /api/v1/participants?q=``."""
     visit = Visit.of(request)
     me = await require_me(db_session, visit, *STAFF)
     query = (request.query_params.get("q") or "").strip()[:200]
-    found = await participants.list_participants(db_session, me.actor)
-    shown = [p for p in found if _matches(p, query)] if query else found
-    consents = await participants.active_consents_of(db_session, [p.id for p in shown])
+    found = await participants.list_participants(db_session, me.actor, query=query, limit=LIST_LIMIT)
+    consents = await participants.active_consents_of(db_session, [p.id for p in found])
     return visit.page(
         "staff_participants.html.j2",
         me=me,
         active="participants",
         query=query,
-        rows=[(p, consents[p.id]) for p in shown],
-        total=len(found),
+        rows=[(p, consents[p.id]) for p in found],
+        capped=len(found) >= LIST_LIMIT,
+        limit=LIST_LIMIT,
     )
 
 
 # --- creating ----------------------------------------------------------------------------------------
 
 
-def _language_choices() -> list[str]:
-    return sorted(languages(), key=lambda code: (code != "de", code))
+def _language_choices(current: str | None = None) -> list[str]:
+    """The languages with texts, German first; a participant's stored language stays choosable even without."""
+    codes = set(languages()) | ({current} if current else set())
+    return sorted(codes, key=lambda code: (code != "de", code))
 
 
 def _blank_form() -> dict[str, Any]:
@@ -110,28 +109,15 @@ async def create_participant(request: Request[Any, Any, Any], db_session: DbSess
     visit.check_form(form)
     me = await require_me(db_session, visit, *STAFF)
     t = visit.t["participants"]
-    values: dict[str, Any] = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
-    values["easy_language"] = form.get("easy_language") == "1"
-    errors: dict[str, str] = {}
-    if not _valid(values["display_name"], Name):
-        errors["display_name"] = t["display_name_invalid"]
-    if values["email"] and not _valid(values["email"], Email):
-        errors["email"] = t["email_invalid"]
-    if values["preferred_language"] not in languages():
-        errors["preferred_language"] = t["language_invalid"]
-    if values["case_reference"] and not _valid(values["case_reference"], CaseReference):
-        errors["case_reference"] = t["case_reference_invalid"]
-    if values["interpreter_language"] and not _valid(values["interpreter_language"], Language):
-        errors["interpreter_language"] = t["interpreter_language_invalid"]
+    values, errors = _read_form(form, t)
 
     def again(status: int, alert: str | None = None) -> Response[Any]:
-        kept = {k: (v[:400] if isinstance(v, str) else v) for k, v in values.items()}
         return visit.page(
             "staff_participant_new.html.j2",
             status=status,
             me=me,
             active="participants",
-            form=kept,
+            form=_kept(values),
             errors=errors,
             alert=alert,
             choices=_language_choices(),
@@ -140,24 +126,150 @@ async def create_participant(request: Request[Any, Any, Any], db_session: DbSess
     if errors:
         return again(422)
     try:
-        participant = await participants.create_participant(
-            db_session,
-            me.actor,
-            display_name=str(values["display_name"]),
-            email=str(values["email"]) or None,
-            preferred_language=str(values["preferred_language"]),
-            case_reference=str(values["case_reference"]) or None,
-            interpreter_language=str(values["interpreter_language"]) or None,
-            easy_language=bool(values["easy_language"]),
-        )
+        participant = await participants.create_participant(db_session, me.actor, **_details(values))
     except (InvalidInput, Conflict) as refused:
         await db_session.rollback()  # nothing of the failed attempt is committed with the page
-        message = t["case_reference_taken"] if isinstance(refused, Conflict) else t["invalid"]
-        if refused.field in FORM_FIELDS:
-            errors[refused.field] = message
-            return again(refused.status_code)
+        message = _refusal(refused, t, errors)
         return again(refused.status_code, alert=message)
     return redirect(f"/participants/{participant.id}", visit)
+
+
+def _read_form(
+    form: Any, t: dict[str, Any], *, stored_language: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The participant form's fields as typed (trimmed), and a message per field the wire types refuse.
+
+    The language is one with texts, or the one already stored (the API takes any language tag).
+    """
+    values: dict[str, Any] = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
+    values["easy_language"] = form.get("easy_language") == "1"
+    errors: dict[str, str] = {}
+    if not _valid(values["display_name"], Name):
+        errors["display_name"] = t["display_name_invalid"]
+    if values["email"] and not _valid(values["email"], Email):
+        errors["email"] = t["email_invalid"]
+    if values["preferred_language"] not in languages() | {stored_language}:
+        errors["preferred_language"] = t["language_invalid"]
+    if values["case_reference"] and not _valid(values["case_reference"], CaseReference):
+        errors["case_reference"] = t["case_reference_invalid"]
+    if values["interpreter_language"] and not _valid(values["interpreter_language"], Language):
+        errors["interpreter_language"] = t["interpreter_language_invalid"]
+    return values, errors
+
+
+def _kept(values: dict[str, Any]) -> dict[str, Any]:
+    """What the user typed, shown again (cut short: a page is no place for a megabyte of input)."""
+    return {k: (v[:400] if isinstance(v, str) else v) for k, v in values.items()}
+
+
+def _details(values: dict[str, Any]) -> participants.ParticipantChanges:
+    """The checked form as the service's arguments: an empty optional field is "none"."""
+    return {
+        "display_name": str(values["display_name"]),
+        "email": str(values["email"]) or None,
+        "preferred_language": str(values["preferred_language"]),
+        "case_reference": str(values["case_reference"]) or None,
+        "interpreter_language": str(values["interpreter_language"]) or None,
+        "easy_language": bool(values["easy_language"]),
+    }
+
+
+def _refusal(refused: InvalidInput | Conflict, t: dict[str, Any], errors: dict[str, str]) -> str | None:
+    """The service's refusal as a message next to its field (returns ``None``) or, for no field of the form, as
+    the page's alert."""
+    message = t["case_reference_taken"] if isinstance(refused, Conflict) else t["invalid"]
+    if refused.field in FORM_FIELDS:
+        errors[refused.field] = message
+        return None
+    return str(message)
+
+
+# --- editing -----------------------------------------------------------------------------------------
+
+
+def _form_of(participant: Participant) -> dict[str, Any]:
+    return {
+        "display_name": participant.display_name,
+        "email": participant.email or "",
+        "preferred_language": participant.preferred_language,
+        "case_reference": participant.case_reference or "",
+        "interpreter_language": participant.interpreter_language or "",
+        "easy_language": participant.easy_language,
+    }
+
+
+def _edit_page(
+    visit: Visit,
+    me: Me,
+    participant_id: uuid.UUID,
+    name: str,
+    stored_language: str,
+    form: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    alert: str | None = None,
+    status: int = 200,
+) -> Response[Any]:
+    return visit.page(
+        "staff_participant_edit.html.j2",
+        status=status,
+        me=me,
+        active="participants",
+        participant_id=str(participant_id),
+        name=name,
+        form=form,
+        errors=errors or {},
+        alert=alert,
+        choices=_language_choices(stored_language),
+    )
+
+
+@get("/participants/{participant_id:uuid}/edit", opt=PAGE, include_in_schema=False)
+async def edit_participant_page(
+    participant_id: FromPath[uuid.UUID], request: Request[Any, Any, Any], db_session: DbSession
+) -> Response[Any]:
+    visit = Visit.of(request)
+    me = await require_me(db_session, visit, *STAFF)
+    participant = await participants.get_participant(db_session, me.actor, participant_id)
+    return _edit_page(
+        visit, me, participant.id, participant.display_name, participant.preferred_language, _form_of(participant)
+    )
+
+
+@post("/participants/{participant_id:uuid}/edit", opt=PAGE, include_in_schema=False, status_code=200)
+async def edit_participant(
+    participant_id: FromPath[uuid.UUID], request: Request[Any, Any, Any], db_session: DbSession
+) -> Response[Any]:
+    """The rules of ``PATCH /api/v1/participants/{id}`` as a form (every field sent): the schema's checks per
+    field, then the service's."""
+    visit = Visit.of(request)
+    form = await request.form()
+    visit.check_form(form)
+    me = await require_me(db_session, visit, *STAFF)
+    t = visit.t["participants"]
+    participant = await participants.get_participant(db_session, me.actor, participant_id)
+    # Read now: a refused change is rolled back, which expires the object.
+    name, stored_language = participant.display_name, participant.preferred_language
+    values, errors = _read_form(form, t, stored_language=stored_language)
+    if errors:
+        return _edit_page(visit, me, participant_id, name, stored_language, _kept(values), errors=errors, status=422)
+    try:
+        await participants.update_participant(db_session, me.actor, participant_id, _details(values))
+    except (InvalidInput, Conflict) as refused:
+        await db_session.rollback()  # nothing of the failed attempt is committed with the page
+        alert = _refusal(refused, t, errors)
+        return _edit_page(
+            visit,
+            me,
+            participant_id,
+            name,
+            stored_language,
+            _kept(values),
+            errors=errors,
+            alert=alert,
+            status=refused.status_code,
+        )
+    return redirect(f"/participants/{participant_id}?done=updated", visit)
 
 
 # --- one participant ---------------------------------------------------------------------------------
@@ -234,6 +346,7 @@ async def _participant_page(
     status: int = 200,
     consent_form: dict[str, Any] | None = None,
     note_form: dict[str, Any] | None = None,
+    notice: str | None = None,
 ) -> Response[Any]:
     participant = await participants.get_participant(db_session, me.actor, participant_id)
     history = await participants.consent_history(db_session, me.actor, participant.id)
@@ -275,6 +388,7 @@ async def _participant_page(
         outcome_texts=texts(visit.language)["outcome_form"],
         consent_form=consent_form or {"kind": "", "granted": "", "evidence": "", "errors": {}},
         note_form=note_form or {"text": "", "errors": {}},
+        notice=notice,
     )
 
 
@@ -284,7 +398,8 @@ async def participant_page(
 ) -> Response[Any]:
     visit = Visit.of(request)
     me = await require_me(db_session, visit, *STAFF)
-    return await _participant_page(visit, db_session, me, participant_id)
+    notice = visit.t["participants"]["updated"] if request.query_params.get("done") == "updated" else None
+    return await _participant_page(visit, db_session, me, participant_id, notice=notice)
 
 
 @post("/participants/{participant_id:uuid}/consents", opt=PAGE, include_in_schema=False, status_code=200)
@@ -343,6 +458,8 @@ routes = Router(
         participant_list,
         new_participant_page,
         create_participant,
+        edit_participant_page,
+        edit_participant,
         participant_page,
         record_consent,
         add_note,

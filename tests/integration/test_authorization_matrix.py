@@ -92,6 +92,13 @@ SPECIALIST_FORMS = {
 }
 PAGES |= SPECIALIST_PAGES | SPECIALIST_FORMS
 CSRF_GUARDED |= SPECIALIST_FORMS
+# Editing a participant (telecon/ui/participants.py) and the instruction sheet (telecon/ui/sheet.py).
+PAGES |= {
+    "GET /participants/{participant_id}/edit",
+    "POST /participants/{participant_id}/edit",
+    "GET /consultations/{consultation_id}/sheet",
+}
+CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 
 
 @dataclass
@@ -335,6 +342,16 @@ RULES: dict[str, Rule] = {
     "POST /participants/{participant_id}/notes": Rule(
         call("POST", "/participants/{participant}/notes"), REFUSED, REFUSED, anonymous=403
     ),
+    "GET /participants/{participant_id}/edit": Rule(
+        call("GET", "/participants/{participant}/edit"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
+    ),
+    "POST /participants/{participant_id}/edit": Rule(
+        call("POST", "/participants/{participant}/edit"), REFUSED, REFUSED, anonymous=403
+    ),
+    # The instruction sheet: the consultation page's rules (it shows the same participant link).
+    "GET /consultations/{consultation_id}/sheet": Rule(
+        call("GET", "/consultations/{consultation}/sheet"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
+    ),
     # The availability page (telecon/ui/availability.py): specialists only, each their own; forms need their token.
     "GET /availability": Rule(call("GET", "/availability"), (403, 403, 200), (403, 403, 200), anonymous=303),
     "POST /availability": Rule(call("POST", "/availability"), REFUSED, REFUSED, anonymous=403),
@@ -406,6 +423,10 @@ RULES: dict[str, Rule] = {
         (201, 201, 403),
     ),
     "GET /api/v1/participants/{participant_id}": Rule(call("GET", PARTICIPANT), STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    # An empty change: allowed callers get the participant unchanged, so the other rules keep theirs.
+    "PATCH /api/v1/participants/{participant_id}": Rule(
+        call("PATCH", PARTICIPANT, json={}), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
+    ),
     "GET /api/v1/participants/{participant_id}/consents": Rule(
         call("GET", PARTICIPANT + "/consents"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND
     ),

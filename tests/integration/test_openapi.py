@@ -50,6 +50,10 @@ NOT_IN_SCHEMA = {
     "GET /participants/{participant_id}",
     "POST /participants/{participant_id}/consents",
     "POST /participants/{participant_id}/notes",
+    "GET /participants/{participant_id}/edit",
+    "POST /participants/{participant_id}/edit",
+    # The printable instruction sheet (telecon/ui/sheet.py).
+    "GET /consultations/{consultation_id}/sheet",
     # The specialist's availability page (telecon/ui/availability.py).
     "GET /availability",
     "POST /availability",

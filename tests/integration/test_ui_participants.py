@@ -211,3 +211,159 @@ async def test_the_case_file_shows_the_summary_only_with_the_release(
     assert P["follow_up_weeks"].format(weeks=6) in shown
     assert NOTES not in shown
     assert shown.index(P["entry_kinds"]["outcome_recorded"]) < shown.rindex(P["entry_kinds"]["consent_recorded"])
+
+
+# --- editing ---------------------------------------------------------------------------------------------
+
+
+def edit_body(csrf: str, **extra: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf,
+        "display_name": "Maria Muster-Neu",
+        "email": "maria.neu@test.invalid",
+        "preferred_language": "en",
+        "case_reference": "JC-0815",
+        "interpreter_language": "",
+        **extra,
+    }
+
+
+async def test_edit_keeps_what_was_typed_on_errors_then_saves_and_audits(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await sign_in(client, world.coach)
+    participant = f"/participants/{world.participant_id}"
+    assert f'href="{participant}/edit"' in (await client.get(participant)).text
+    form = await client.get(participant + "/edit")
+    assert form.status_code == 200
+    assert 'value="Maria Muster"' in form.text
+    assert 'value="maria@test.invalid"' in form.text
+    assert '<option value="de" selected>' in form.text
+
+    refused = await client.post(participant + "/edit", data=edit_body(csrf_of(form), email="kaputt", easy_language="1"))
+    assert refused.status_code == 422
+    assert P["email_invalid"] in text_of(refused)
+    assert 'aria-describedby="email-hint email-error"' in refused.text
+    assert 'value="kaputt"' in refused.text
+    assert 'value="Maria Muster-Neu"' in refused.text
+    assert '<option value="en" selected>' in refused.text
+    assert 'value="1" checked' in refused.text
+
+    # Another participant's case reference: said by its field, nothing saved.
+    coach = await login(client, world.coach)
+    other = await client.post(
+        "/api/v1/participants", json={"display_name": "Zweite", "case_reference": "JC-0815"}, headers=coach
+    )
+    assert other.status_code == 201, other.text
+    taken = await client.post(participant + "/edit", data=edit_body(csrf_of(form)))
+    assert taken.status_code == 409
+    assert P["case_reference_taken"] in text_of(taken)
+    assert 'aria-describedby="case_reference-hint case_reference-error"' in taken.text
+    assert 'value="Maria Muster-Neu"' in taken.text
+    unchanged = (await client.get(f"/api/v1/participants/{world.participant_id}", headers=coach)).json()
+    assert (unchanged["display_name"], unchanged["email"]) == ("Maria Muster", "maria@test.invalid")
+
+    saved = await client.post(participant + "/edit", data=edit_body(csrf_of(form), case_reference=""))
+    assert (saved.status_code, saved.headers["location"]) == (303, participant + "?done=updated")
+    page = text_of(await client.get(saved.headers["location"]))
+    assert P["updated"] in page
+    assert "Maria Muster-Neu" in page
+    now = (await client.get(f"/api/v1/participants/{world.participant_id}", headers=coach)).json()
+    assert now["email"] == "maria.neu@test.invalid"
+    assert now["preferred_language"] == "en"
+    assert now["case_reference"] is None
+    assert now["consents"] == ["video_consultation"]  # consents are a history of their own, untouched
+
+    admin = await login(client, world.admin)
+    events = await client.get("/api/v1/audit-events", params={"action": "participant.updated"}, headers=admin)
+    [event] = events.json()
+    assert event["object_id"] == str(world.participant_id)
+    assert event["details"] == {"fields": ["display_name", "email", "preferred_language"]}
+    assert "maria.neu" not in events.text  # which fields changed, never their values
+
+
+async def test_patch_changes_only_the_fields_sent_and_null_clears(client: httpx.AsyncClient, world: World) -> None:
+    coach = await login(client, world.coach)
+    path = f"/api/v1/participants/{world.participant_id}"
+    changed = await client.patch(path, json={"interpreter_language": "fa", "easy_language": True}, headers=coach)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["display_name"], body["email"]) == ("Maria Muster", "maria@test.invalid")
+    assert (body["interpreter_language"], body["easy_language"]) == ("fa", True)
+    cleared = await client.patch(path, json={"email": None, "display_name": "Maria M."}, headers=coach)
+    assert (cleared.json()["email"], cleared.json()["display_name"]) == (None, "Maria M.")
+    assert cleared.json()["interpreter_language"] == "fa"
+    for refused in ({"display_name": ""}, {"email": "kaputt"}, {"display_name": "Zeile\nzwei"}, {"unknown": 1}):
+        response = await client.patch(path, json=refused, headers=coach)
+        assert response.status_code == 422, refused
+    not_a_coach = await client.patch(path, json={"coach_id": str(world.specialist_id)}, headers=coach)
+    assert not_a_coach.status_code == 422
+    assert not_a_coach.json()["field"] == "coach_id"
+
+
+async def test_edit_of_another_organizations_participant_is_404_and_a_specialist_is_refused(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    other = await seed_world(sessionmaker, name="Jobcenter Anderswo", prefix="o-")
+    await sign_in(client, world.coach)
+    foreign = f"/participants/{other.participant_id}/edit"
+    assert (await client.get(foreign)).status_code == 404
+    home = await client.get("/participants")
+    posted = await client.post(foreign, data=edit_body(csrf_of(home)))
+    assert posted.status_code == 404
+    coach = await login(client, world.coach)
+    assert (
+        await client.patch(f"/api/v1/participants/{other.participant_id}", json={}, headers=coach)
+    ).status_code == 404
+    client.cookies.clear()
+    await sign_in(client, world.specialist)
+    assert (await client.get(f"/participants/{world.participant_id}/edit")).status_code == 403
+
+
+# --- search ---------------------------------------------------------------------------------------------
+
+
+async def test_search_is_in_the_service_and_escapes_wildcards(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    other = await seed_world(sessionmaker, name="Jobcenter Anderswo", prefix="o-")
+    coach = await login(client, world.coach)
+    for name, reference, email in (
+        ("Özlem Öztürk", "AZ-100", None),
+        ("Rabe_Karl", "AZ-200", None),
+        ("Karl 100% Rabe", "AZ-300", "karl.rabe@test.invalid"),
+        ("Karlxrabe", "AZ-400", None),
+    ):
+        body = {"display_name": name, "case_reference": reference, "email": email}
+        assert (await client.post("/api/v1/participants", json=body, headers=coach)).status_code == 201
+    foreign = await login(client, other.coach)
+    assert (
+        await client.post("/api/v1/participants", json={"display_name": "Özlem Fremd"}, headers=foreign)
+    ).status_code == 201
+
+    async def names(q: str) -> list[str]:
+        found = await client.get("/api/v1/participants", params={"q": q}, headers=coach)
+        assert found.status_code == 200, found.text
+        return [p["display_name"] for p in found.json()]
+
+    assert await names("özlem") == ["Özlem Öztürk"]  # case-insensitive beyond ASCII; the other organization's not
+    assert await names("ÖZTÜRK") == ["Özlem Öztürk"]
+    assert await names("az-2") == ["Rabe_Karl"]  # case reference
+    assert await names("KARL.RABE@") == ["Karl 100% Rabe"]  # email address
+    assert await names("_") == ["Rabe_Karl"]  # not "any one character"
+    assert await names("0%") == ["Karl 100% Rabe"]
+    assert await names("%") == ["Karl 100% Rabe"]
+    assert await names("l_k") == []
+    assert await names("karl") == ["Karl 100% Rabe", "Karlxrabe", "Rabe_Karl"]
+    assert len(await names("")) == 1 + 4  # no filter: Maria and the four
+    assert (await client.get("/api/v1/participants", params={"q": "a\nb"}, headers=coach)).status_code == 422
+
+    await sign_in(client, world.coach)
+    page = await client.get("/participants", params={"q": "rabe_"})
+    assert page.status_code == 200
+    shown = text_of(page)
+    assert "Rabe_Karl" in shown
+    assert "Karlxrabe" not in shown
+    assert "Maria Muster" not in shown
+    assert P["found"].format(count=1) in shown
+    assert "Özlem Fremd" not in text_of(await client.get("/participants", params={"q": "özlem"}))

@@ -102,7 +102,7 @@ def test_page_texts_say_what_german_says(language: str) -> None:
     for key, text in ours.items():
         if key == "units":
             continue
-        if key in STAFF_PAGE_TEXTS:
+        if isinstance(german[key], dict):  # a group: the staff pages' texts, the printed instruction sheet
             staff, german_staff = dict(leaves(text)), dict(leaves(german[key]))
             assert set(staff) == set(german_staff), f"{language}: {key}"
             for path, line in staff.items():
