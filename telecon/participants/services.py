@@ -91,8 +91,8 @@ async def update_participant(
 ) -> Participant:
     """Correct a participant's details; ``None`` clears an optional one.
 
-    Consultations already booked keep the name, address and language their attendee row was given at
-    booking: their invitations, reminders and join page do not follow this change.
+    This changes the participant only; ``telecon.scheduling.contacts.update_participant`` (what the API and the
+    pages call) also carries the change to their consultations still to come.
     """
     participant = await get_participant(session, actor, participant_id)
     wanted: dict[str, Any] = dict(changes)

@@ -198,7 +198,7 @@ async def book_consultation(
             context.participant_name,
             participant_id=participant_id,
             email=context.participant_email,
-            language="de-x-simple" if context.easy_language else context.participant_language,
+            language=attendee_language(context.participant_language, context.easy_language),
         ),
         _attendee(
             policy.links,
@@ -416,6 +416,11 @@ async def _stored_key(session: AsyncSession, actor: Actor, key: str) -> Idempote
 
 
 # --- 2. the write -------------------------------------------------------------------------------------
+
+
+def attendee_language(preferred_language: str, easy_language: bool) -> str:
+    """The language of a participant's emails and join page: easy German when they asked for easy language."""
+    return "de-x-simple" if easy_language else preferred_language
 
 
 def _attendee(links: JoinLinks, consultation: Consultation, kind: AttendeeKind, name: str, **values: Any) -> Attendee:

@@ -23,11 +23,12 @@ from telecon.outcomes import services as outcomes
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileEntry, CaseFileKind, Consent, ConsentKind, Participant
 from telecon.participants.schemas import CaseReference
+from telecon.scheduling import contacts
 from telecon.schemas import Email, Language, Name, Text
 from telecon.templating import languages, texts
 from telecon.ui.routes import PAGE_ERRORS, Me, Visit, redirect, require_me
 from telecon.ui.views import when
-from telecon.web import DbSession
+from telecon.web import DbSession, current_time
 
 STAFF = participants.STAFF_WHO_MANAGE_PARTICIPANTS
 PAGE = {"public": True, "roles": STAFF}
@@ -254,7 +255,9 @@ async def edit_participant(
     if errors:
         return _edit_page(visit, me, participant_id, name, stored_language, _kept(values), errors=errors, status=422)
     try:
-        await participants.update_participant(db_session, me.actor, participant_id, _details(values))
+        await contacts.update_participant(
+            db_session, me.actor, participant_id, _details(values), now=current_time(request.app.state)
+        )
     except (InvalidInput, Conflict) as refused:
         await db_session.rollback()  # nothing of the failed attempt is committed with the page
         alert = _refusal(refused, t, errors)
