@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             scheduling_routes.set_availability,
             scheduling_routes.get_availability,
             scheduling_routes.add_override,
+            scheduling_routes.remove_override,
             scheduling_routes.list_overrides,
             scheduling_routes.find_slots,
             scheduling_routes.book_consultation,

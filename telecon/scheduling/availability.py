@@ -145,6 +145,25 @@ async def add_override(
     return override
 
 
+async def remove_override(
+    session: AsyncSession, actor: Actor, specialist_id: uuid.UUID, override_id: uuid.UUID
+) -> None:
+    """Take an absence or extra hours off a specialist's own calendar (a holiday called off, a Saturday cancelled).
+
+    Consultations already booked in removed extra hours stay booked: only future slots change.
+    """
+    specialist = await _own_specialist_profile(session, actor, specialist_id)
+    removed = await session.execute(
+        delete(AvailabilityOverride)
+        .where(AvailabilityOverride.id == override_id, AvailabilityOverride.specialist_id == specialist.id)
+        .returning(AvailabilityOverride.kind)
+    )
+    kind = removed.scalar_one_or_none()
+    if kind is None:
+        raise NotFound("no such absence or extra hours", field="override_id")
+    audit.record(session, actor, "availability.override_removed", "user", specialist.id, kind=kind.value)
+
+
 async def list_overrides(
     session: AsyncSession, actor: Actor, specialist_id: uuid.UUID, *, start: datetime, end: datetime
 ) -> list[AvailabilityOverride]:

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
@@ -129,6 +129,23 @@ async def add_override(
         db_session, actor, specialist_id, starts_at=data.start, ends_at=data.end, kind=data.kind
     )
     return OverrideOut.of(override)
+
+
+@delete(
+    "/api/v1/specialists/{specialist_id:uuid}/overrides/{override_id:uuid}",
+    opt={"roles": (Role.specialist,)},
+    status_code=204,
+    responses=problems({404: "No such absence or extra hours in the specialist's own calendar."}),
+)
+async def remove_override(
+    specialist_id: FromPath[uuid.UUID], override_id: FromPath[uuid.UUID], db_session: DbSession, actor: CurrentActor
+) -> None:
+    """Remove an absence or extra hours from a specialist's own calendar.
+
+    Consultations already booked in removed extra hours stay booked; only the slots offered from now on change.
+    Specialists change only their own calendar; anyone else's is not found.
+    """
+    await availability.remove_override(db_session, actor, specialist_id, override_id)
 
 
 @get("/api/v1/specialists/{specialist_id:uuid}/overrides")

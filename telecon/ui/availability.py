@@ -8,12 +8,14 @@ specialist's own time zone, weekday 0 is Monday.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
 
 from telecon.access import Role
 from telecon.errors import InvalidInput
@@ -37,6 +39,7 @@ LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
 
 @dataclass(frozen=True, slots=True)
 class AbsenceRow:
+    id: str
     start: str
     end: str
 
@@ -109,7 +112,9 @@ async def _overrides(
     )
     return {
         kind: [
-            AbsenceRow(" ".join(when(o.starts_at, zone, language)), " ".join(when(o.ends_at, zone, language)))
+            AbsenceRow(
+                str(o.id), " ".join(when(o.starts_at, zone, language)), " ".join(when(o.ends_at, zone, language))
+            )
             for o in found
             if o.kind is kind
         ]
@@ -159,7 +164,12 @@ async def availability_page(request: Request[Any, Any, Any], db_session: DbSessi
     me = await require_me(db_session, visit, Role.specialist)
     t = visit.t["availability"]
     saved = request.query_params.get("saved")
-    notice = {"hours": t["saved"], "absence": t["absence_saved"], "extra": t["extra_saved"]}.get(str(saved))
+    notice = {
+        "hours": t["saved"],
+        "absence": t["absence_saved"],
+        "extra": t["extra_saved"],
+        "removed": t["removed"],
+    }.get(str(saved))
     return await _page(visit, db_session, me, notice=notice)
 
 
@@ -234,8 +244,20 @@ async def add_extra_hours(request: Request[Any, Any, Any], db_session: DbSession
     return await _add_override(request, db_session, OverrideKind.extra)
 
 
+@post("/availability/overrides/{override_id:uuid}/delete", opt=PAGE, include_in_schema=False, status_code=303)
+async def remove_override(
+    override_id: FromPath[uuid.UUID], request: Request[Any, Any, Any], db_session: DbSession
+) -> Response[Any]:
+    """``DELETE /api/v1/specialists/{id}/overrides/{override_id}`` as a button: an absence or extra hours go."""
+    visit = Visit.of(request)
+    visit.check_form(await request.form())
+    me = await require_me(db_session, visit, Role.specialist)
+    await availability.remove_override(db_session, me.actor, me.actor.user_id, override_id)
+    return redirect("/availability?saved=removed", visit)
+
+
 routes = Router(
     path="/",
-    route_handlers=[availability_page, save_weekly_hours, add_absence, add_extra_hours],
+    route_handlers=[availability_page, save_weekly_hours, add_absence, add_extra_hours, remove_override],
     exception_handlers=PAGE_ERRORS,
 )

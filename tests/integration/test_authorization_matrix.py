@@ -62,7 +62,12 @@ PAGES |= BOOKING_PAGES | BOOKING_FORMS
 CSRF_GUARDED |= BOOKING_FORMS
 # The specialist's availability page (telecon/ui/availability.py).
 AVAILABILITY_PAGES = {"GET /availability"}
-AVAILABILITY_FORMS = {"POST /availability", "POST /availability/absences", "POST /availability/extra"}
+AVAILABILITY_FORMS = {
+    "POST /availability",
+    "POST /availability/absences",
+    "POST /availability/extra",
+    "POST /availability/overrides/{override_id}/delete",
+}
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
 # The admin's pages (telecon/ui/admin.py).
@@ -200,6 +205,14 @@ async def extra_hours(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> 
     sunday = next_weekday(6, weeks_ahead=50 + fresh.number())  # far from the slots the bookings use
     body = {"start": berlin(sunday, 10), "end": berlin(sunday, 11), "kind": "extra"}
     return Call("POST", f"/api/v1/specialists/{owner.world.specialist_id}/overrides", json=body)
+
+
+async def removable_hours(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """Extra hours the owner's specialist has just added, to be removed."""
+    added = await extra_hours(owner, fresh, client)
+    made = await client.post(added.path, json=added.json, headers=await login(client, owner.world.specialist))
+    assert made.status_code == 201, made.text
+    return Call("DELETE", f"{added.path}/{made.json()['id']}")
 
 
 async def slots(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
@@ -379,6 +392,9 @@ RULES: dict[str, Rule] = {
         call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
     "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/overrides/{override_id}/delete": Rule(
+        call("POST", f"/availability/overrides/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
+    ),
     # The specialist's pages (telecon/ui/specialist.py): specialists only; a consultation only its own specialist's
     # (it lies ahead: the form says so, and there are no versions yet); forms need their token.
     "GET /consultations/{consultation_id}/outcome": Rule(
@@ -458,6 +474,9 @@ RULES: dict[str, Rule] = {
         call("GET", SPECIALIST + "/overrides", params=window()), EVERYONE, NOBODY_ELSE
     ),
     "POST /api/v1/specialists/{specialist_id}/overrides": Rule(extra_hours, (403, 403, 201), NOBODY_ELSE),
+    "DELETE /api/v1/specialists/{specialist_id}/overrides/{override_id}": Rule(
+        removable_hours, (403, 403, 204), NOBODY_ELSE
+    ),
     "GET /api/v1/slots": Rule(slots, EVERYONE, NOBODY_ELSE),
     "GET /api/v1/consultations": Rule(call("GET", "/api/v1/consultations"), EVERYONE, EVERYONE),
     "POST /api/v1/consultations": Rule(book, (201, 201, 403), STAFF_ELSE_NOT_FOUND),

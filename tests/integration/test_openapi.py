@@ -71,6 +71,7 @@ NOT_IN_SCHEMA = {
     "POST /admin/webhooks/{webhook_id}/delete",
     "GET /admin/audit",
     "POST /availability/extra",
+    "POST /availability/overrides/{override_id}/delete",
     # The specialist's pages (telecon/ui/specialist.py).
     "GET /consultations/{consultation_id}/outcome",
     "POST /consultations/{consultation_id}/outcome",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -108,6 +109,39 @@ async def test_an_absence_takes_the_day_out_of_the_slots(client: httpx.AsyncClie
     assert A["no_absences"] not in text_of(shown)
     assert await slots_on(client, world, day, coach) == []
     assert await slots_on(client, world, next_weekday(2, weeks_ahead=2), coach)
+
+
+async def test_removing_an_absence_brings_the_slots_back(client: httpx.AsyncClient, world: World) -> None:
+    coach = await login(client, world.coach)
+    day = next_weekday(3, weeks_ahead=2)
+    await sign_in(client, world.specialist)
+    page = await client.get("/availability")
+    added = await client.post(
+        "/availability/absences",
+        data={"csrf_token": csrf_of(page), "absence_start": f"{day}T00:00", "absence_end": f"{day}T23:59"},
+    )
+    assert added.status_code == 303, added.text
+    assert await slots_on(client, world, day, coach) == []
+    shown = await client.get(added.headers["location"])
+    [override_id] = re.findall(r'action="/availability/overrides/([0-9a-f-]{36})/delete"', shown.text)
+
+    # Another specialist cannot remove it: not found, and it stays.
+    other = httpx.AsyncClient(base_url=str(client.base_url), timeout=60)
+    async with other:
+        await sign_in(other, "psych@test.invalid")
+        theirs = await other.get("/availability")
+        refused = await other.post(
+            f"/availability/overrides/{override_id}/delete", data={"csrf_token": csrf_of(theirs)}
+        )
+        assert refused.status_code == 404, refused.text
+    assert await slots_on(client, world, day, coach) == []
+
+    removed = await client.post(f"/availability/overrides/{override_id}/delete", data={"csrf_token": csrf_of(shown)})
+    assert removed.status_code == 303, removed.text
+    after = await client.get(removed.headers["location"])
+    assert A["removed"] in text_of(after)
+    assert A["no_absences"] in text_of(after)
+    assert await slots_on(client, world, day, coach)
 
 
 async def test_an_absence_ending_before_it_starts_is_refused_by_the_field(
