@@ -313,9 +313,7 @@ async def organization_page(request: Request[Any, Any, Any], db_session: DbSessi
     visit = Visit.of(request)
     me = await require_me(db_session, visit, *Role)
     memberships = await organizations.memberships_of(db_session, me.actor.user_id)
-    choices = sorted(
-        ((o.id, o.name, m.role.value) for m, o in memberships), key=lambda choice: choice[1].casefold()
-    )
+    choices = sorted(((o.id, o.name, m.role.value) for m, o in memberships), key=lambda choice: choice[1].casefold())
     return visit.page("staff_organization.html.j2", me=me, active="organization", choices=choices)
 
 
