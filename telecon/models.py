@@ -4,7 +4,7 @@ from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
 from telecon.db import Base
 from telecon.notifications.feeds import CalendarFeed
-from telecon.organizations.models import Membership, MembershipInvitation, Organization, User
+from telecon.organizations.models import Membership, MembershipInvitation, Organization, User, WebSession
 from telecon.outbox.models import OutboxMessage
 from telecon.outcomes.models import Outcome, OutcomeVersion
 from telecon.participants.models import CaseFileEntry, Consent, Participant
@@ -40,5 +40,6 @@ __all__ = [
     "OutcomeVersion",
     "Participant",
     "User",
+    "WebSession",
     "WebhookSubscription",
 ]

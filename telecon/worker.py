@@ -10,8 +10,8 @@ Two kinds of work, each one function that both ways of running call:
   only after its own in-progress timeout (the longest job timeout + 10 s, minutes), but the row is claimed
   again as soon as its lease ends, under a new job id, and the old job, when it finally runs, does nothing.
   Retries and their backoff live on the row, not in Redis: a lost Redis loses no mail.
-- ``housekeeping``: expired login throttles, idempotency keys past their replay window and sent mail past
-  its retention are removed; join records (who opened a link, when) are forgotten 90 days after the
+- ``housekeeping``: expired login throttles and staff web sessions, idempotency keys past their replay window
+  and sent mail past its retention are removed; join records (who opened a link, when) are forgotten 90 days after the
   consultation, and participants whose participation ended ``participant_retention_days`` ago are erased
   (``telecon.rights``).
 """
@@ -52,6 +52,7 @@ async def run_housekeeping(
         # Every throttle (login, join links) looks back a day at most.
         kept = max(auth.LoginPolicy.of(settings).longest_memory, timedelta(hours=1))
         failures = await throttle.purge(session, older_than=kept, now=now)
+        web_sessions = await auth.purge_web_sessions(session, now=now)
         keys = await session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_REPLAY_WINDOW)
         )
@@ -62,6 +63,7 @@ async def run_housekeeping(
         )
     removed = {
         "failed_attempts": failures,
+        "web_sessions": web_sessions,
         "idempotency_keys": int(keys.rowcount or 0),  # type: ignore[attr-defined]
         "sent_messages": mail,
         "join_records": join_records,

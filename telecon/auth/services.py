@@ -5,19 +5,22 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from telecon.access import Actor
+from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.auth import throttle
 from telecon.auth.models import KnownAddress
-from telecon.db import new_id, utcnow
-from telecon.errors import NotAuthenticated, TooManyRequests
+from telecon.db import json_rows, new_id, utcnow
+from telecon.errors import NotAuthenticated, NotFound, TooManyRequests
+from telecon.organizations import eligibility
 from telecon.organizations import services as organizations
-from telecon.organizations.models import User
+from telecon.organizations.models import Membership, Organization, User, WebSession
 from telecon.passwords import Passwords
 from telecon.settings import Settings
 
@@ -143,6 +146,23 @@ async def authenticate(
     return actor
 
 
+async def switch_organization(session: AsyncSession, actor: Actor, organization_id: uuid.UUID) -> Actor:
+    """The same person acting in another organization where the account is an active member now.
+
+    The choice ``authenticate`` makes with ``organization_id``, for someone already signed in: any other
+    organization (unknown, foreign, or where the membership ended or was switched off) is refused with one
+    and the same answer, so the refusal tells nothing about other organizations.
+    """
+    memberships = await organizations.memberships_of(session, actor.user_id)
+    membership = next((m for m, _ in memberships if m.organization_id == organization_id), None)
+    if membership is None:
+        raise NotFound("no such organization among yours", field="organization_id")
+    chosen = Actor(actor.user_id, membership.organization_id, membership.role, actor.remote_address)
+    if chosen.organization_id != actor.organization_id:
+        audit.record(session, chosen, "auth.organization_chosen", "user", actor.user_id)
+    return chosen
+
+
 def require_actor(actor: Actor | None) -> Actor:
     if actor is None:
         raise NotAuthenticated("email or password is wrong")
@@ -172,3 +192,128 @@ async def _remember_address(session: AsyncSession, user_id: uuid.UUID, address: 
     await session.execute(
         statement.on_conflict_do_update(index_elements=["user_id", "address_hash"], set_={"last_seen_at": now})
     )
+
+
+# --- web sessions: the server's half of the staff session cookie ---------------------------------------
+
+SEEN_EVERY = timedelta(minutes=5)
+"""How stale ``last_seen_at`` may get: a write per page would cost more than the column is worth."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """What a page needs of a live session: the role now, the names, and where else the account may act."""
+
+    role: Role
+    display_name: str
+    organization_name: str
+    timezone: str
+    organizations: list[tuple[uuid.UUID, str]]
+    """Every organization the account may act in now (this one included), by name."""
+
+
+def web_session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+async def start_web_session(
+    session: AsyncSession,
+    *,
+    session_id: str,
+    user_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    now: datetime,
+    lifetime: timedelta,
+) -> None:
+    session.add(
+        WebSession(
+            token_hash=web_session_hash(session_id),
+            user_id=user_id,
+            organization_id=organization_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    await session.flush()
+
+
+def _signed_in_query() -> Any:
+    """One statement for every page: the session row, the membership as it counts now, names and the other
+    organizations, so a page pays one round trip for "who is this"."""
+    other, other_user = aliased(Membership), aliased(User)
+    elsewhere = (
+        select(json_rows(Organization.id, Organization.name))
+        .select_from(other)
+        .join(Organization, Organization.id == other.organization_id)
+        .join(other_user, eligibility.active_member_of(Organization.id, other, other_user))
+        .where(other.user_id == WebSession.user_id)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Membership.role,
+            User.display_name,
+            Organization.name,
+            Organization.timezone,
+            WebSession.id,
+            WebSession.last_seen_at,
+            elsewhere,
+        )
+        .select_from(WebSession)
+        .join(User, User.id == WebSession.user_id)
+        .join(Organization, Organization.id == WebSession.organization_id)
+        .join(Membership, eligibility.active_member_of(WebSession.organization_id))
+        .where(
+            WebSession.token_hash == bindparam("token_hash"),
+            WebSession.user_id == bindparam("user_id"),
+            WebSession.organization_id == bindparam("organization_id"),
+            WebSession.expires_at > bindparam("now"),
+        )
+    )
+
+
+_SIGNED_IN = _signed_in_query()
+
+
+async def web_session_user(
+    session: AsyncSession, *, session_id: str, user_id: uuid.UUID, organization_id: uuid.UUID, now: datetime
+) -> SignedIn | None:
+    """The live session's user in its organization, or ``None``: signed out, expired, or no longer a member.
+
+    The membership is checked with ``eligibility.active_member_of``, as for every bearer token.
+    """
+    row = (
+        await session.execute(
+            _SIGNED_IN,
+            {
+                "token_hash": web_session_hash(session_id),
+                "user_id": user_id,
+                "organization_id": organization_id,
+                "now": now,
+            },
+        )
+    ).first()
+    if row is None:
+        return None
+    role, display_name, organization_name, timezone, row_id, last_seen_at, elsewhere = row
+    if last_seen_at < now - SEEN_EVERY:
+        await session.execute(update(WebSession).where(WebSession.id == row_id).values(last_seen_at=now))
+    found = sorted(((uuid.UUID(str(i)), str(n)) for i, n in elsewhere or []), key=lambda o: o[1].casefold())
+    return SignedIn(Role(role), display_name, organization_name, timezone, found)
+
+
+async def end_web_session(session: AsyncSession, session_id: str) -> None:
+    await session.execute(delete(WebSession).where(WebSession.token_hash == web_session_hash(session_id)))
+
+
+async def end_web_sessions(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Sign the user out in every browser and organization ("sign out everywhere")."""
+    result = await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge_web_sessions(session: AsyncSession, *, now: datetime) -> int:
+    """Housekeeping: expired sessions are worth nothing, their rows are removed."""
+    result = await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

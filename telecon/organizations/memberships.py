@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.db import utcnow
 from telecon.errors import Conflict, NotFound
-from telecon.organizations.models import Membership, User
+from telecon.organizations.models import Membership, User, WebSession
 from telecon.organizations.services import normalise_email
 
 
@@ -78,12 +78,18 @@ async def end_membership(session: AsyncSession, actor: Actor, user_id: uuid.UUID
 
 
 async def set_account_active(session: AsyncSession, email: str, *, active: bool) -> User:
-    """The operator's switch for a whole account, in every organization (``telecon deactivate-user``)."""
+    """The operator's switch for a whole account, in every organization (``telecon deactivate-user``).
+
+    Switching off also ends the account's web sessions, so that switching on again later does not bring a
+    browser left signed in (or a copied cookie) back to life.
+    """
     user = await session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         raise NotFound("no user with this email", field="email")
     if user.is_active != active:
         user.is_active = active
+        if not active:
+            await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
         action = "account.reactivated" if active else "account.deactivated"
         # In the trail of every organization the user belongs to, so that each admin sees why.
         organization_ids = await session.scalars(

@@ -81,3 +81,23 @@ class MembershipInvitation(IdMixin, Base):
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     invited_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(IdMixin, Base):
+    """A signed-in browser of a staff member in one organization: the server's half of the session cookie.
+
+    The cookie holds a signed token naming the session by a random id; only a hash of that id is stored, so
+    the table cannot be turned back into cookies. Signing out deletes the row, and a copy of the cookie is then
+    worth nothing. Here, next to the accounts, because ending an account's sessions is part of switching the
+    account off (``telecon.organizations.memberships.set_account_active``); the rules are in
+    ``telecon.auth.services``.
+    """
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

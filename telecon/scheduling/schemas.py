@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -212,9 +212,25 @@ class AttendeeOut(Out):
         )
 
 
-def latest_deliveries(messages: list[OutboxMessage]) -> dict[uuid.UUID, OutboxMessage]:
+class Delivery(Protocol):
+    """What ``latest_deliveries`` reads of a message: an ``OutboxMessage`` or a row of these columns."""
+
+    @property
+    def attendee_id(self) -> uuid.UUID | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def status(self) -> OutboxStatus: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+D = TypeVar("D", bound=Delivery)
+
+
+def latest_deliveries(messages: Iterable[D]) -> dict[uuid.UUID, D]:
     """Per attendee, the newest message that is not a reminder and was not voided."""
-    latest: dict[uuid.UUID, OutboxMessage] = {}
+    latest: dict[uuid.UUID, D] = {}
     for m in sorted(messages, key=lambda m: m.created_at):
         if m.attendee_id is not None and m.topic != Topic.reminder and m.status is not OutboxStatus.void:
             latest[m.attendee_id] = m

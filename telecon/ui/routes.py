@@ -8,6 +8,7 @@ Errors become friendly pages in the reader's language (``error_page``), never pr
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -22,9 +23,8 @@ from litestar.response import Redirect
 from telecon.access import Actor, Role
 from telecon.addresses import client_address
 from telecon.auth import services as auth
-from telecon.errors import DomainError, Forbidden, TooManyRequests
+from telecon.errors import DomainError, Forbidden, NotFound, TooManyRequests
 from telecon.organizations import services as organizations
-from telecon.organizations.models import Organization, User
 from telecon.problems import exception_handlers
 from telecon.scheduling import services as scheduling
 from telecon.scheduling.models import ConsultationStatus
@@ -159,22 +159,30 @@ class Me:
     name: str
     organization: str
     timezone: str
+    organizations: tuple[tuple[uuid.UUID, str], ...] = ()
+    """Every organization the account may act in now, this one included: the header's switcher."""
 
 
 async def signed_in(db_session: DbSession, visit: Visit) -> Me | None:
-    """The session's user, with the membership checked again now (a removed member is signed out at once)."""
+    """The session's user, if the server still holds the session and the membership counts now.
+
+    One query (``telecon.auth.services.web_session_user``): a signed-out, expired or ended session, a removed
+    or switched-off member are all signed out at once.
+    """
     if visit.session is None:
         return None
     s = visit.session
-    role = await organizations.role_in(db_session, s.user_id, s.organization_id)
-    if role is None:
+    found = await auth.web_session_user(
+        db_session,
+        session_id=s.session_id,
+        user_id=s.user_id,
+        organization_id=s.organization_id,
+        now=current_time(visit.request.app.state),
+    )
+    if found is None:
         return None
-    user = await db_session.get(User, s.user_id)
-    organization = await db_session.get(Organization, s.organization_id)
-    if user is None or organization is None:
-        return None
-    actor = Actor(s.user_id, s.organization_id, role, client_address(visit.request))
-    return Me(actor, user.display_name, organization.name, organization.timezone)
+    actor = Actor(s.user_id, s.organization_id, found.role, client_address(visit.request))
+    return Me(actor, found.display_name, found.organization_name, found.timezone, tuple(found.organizations))
 
 
 async def require_me(db_session: DbSession, visit: Visit, *roles: Role) -> Me:
@@ -250,11 +258,27 @@ async def login(request: Request[Any, Any, Any], db_session: DbSession, state: S
         )
     if actor is None:  # the failure was recorded; the request's transaction commits it
         return visit.page("staff_login.html.j2", status=401, email=email, errors={"password": t["wrong"]}, alert=None)
-    sessions: Sessions = state.web_sessions
-    token = sessions.issue(actor.user_id, actor.organization_id, current_time(state))
-    response = redirect(HOMES[actor.role], visit)
-    response.set_cookie(visit.cookie(SESSION_COOKIE, token, max_age=int(sessions.lifetime.total_seconds())))
+    memberships = await organizations.memberships_of(db_session, actor.user_id)
+    # Someone who serves several organizations says where to act first (the oldest membership meanwhile).
+    response = redirect(HOMES[actor.role] if len(memberships) < 2 else "/organization", visit)
+    response.set_cookie(await begin_session(db_session, visit, actor))
     return response
+
+
+async def begin_session(db_session: DbSession, visit: Visit, actor: Actor) -> Cookie:
+    """A new session of the actor's user in the actor's organization: stored, and its cookie."""
+    sessions = visit.sessions
+    now = current_time(visit.request.app.state)
+    token, session = sessions.issue(actor.user_id, actor.organization_id, now)
+    await auth.start_web_session(
+        db_session,
+        session_id=session.session_id,
+        user_id=actor.user_id,
+        organization_id=actor.organization_id,
+        now=now,
+        lifetime=sessions.lifetime,
+    )
+    return visit.cookie(SESSION_COOKIE, token, max_age=int(sessions.lifetime.total_seconds()))
 
 
 def _valid(value: str, wire: Any) -> bool:
@@ -266,11 +290,50 @@ def _valid(value: str, wire: Any) -> bool:
 
 
 @post("/logout", opt={"public": True}, include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+async def logout(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """End this browser's session; with ``everywhere=1`` every session of the user, in every browser."""
     visit = Visit.of(request)
-    visit.check_form(await request.form())
+    form = await request.form()
+    visit.check_form(form)
+    if visit.session is not None:
+        if form.get("everywhere") == "1" and (me := await signed_in(db_session, visit)) is not None:
+            await auth.end_web_sessions(db_session, me.actor.user_id)
+        await auth.end_web_session(db_session, visit.session.session_id)
     response = redirect("/login", visit)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@get("/organization", opt={"public": True, "roles": tuple(Role)}, include_in_schema=False)
+async def organization_page(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """Where to act: each organization the account is an active member of, with the role there."""
+    visit = Visit.of(request)
+    me = await require_me(db_session, visit, *Role)
+    memberships = await organizations.memberships_of(db_session, me.actor.user_id)
+    choices = sorted(((o.id, o.name, m.role.value) for m, o in memberships), key=lambda choice: choice[1].casefold())
+    return visit.page("staff_organization.html.j2", me=me, active="organization", choices=choices)
+
+
+@post("/organization", opt={"public": True, "roles": tuple(Role)}, include_in_schema=False, status_code=303)
+async def choose_organization(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """Act in another of one's organizations: this session ends and a new one begins there.
+
+    Only an organization where the account is an active member now (``telecon.auth.services.switch_organization``,
+    the rule of a login naming ``organization_id``); any other id, unknown or foreign, is the same 404.
+    """
+    visit = Visit.of(request)
+    form = await request.form()
+    visit.check_form(form)
+    me = await require_me(db_session, visit, *Role)
+    try:
+        wanted = uuid.UUID(str(form.get("organization_id", "")))
+    except ValueError:
+        raise NotFound("no such organization among yours", field="organization_id") from None
+    actor = await auth.switch_organization(db_session, me.actor, wanted)
+    if visit.session is not None:
+        await auth.end_web_session(db_session, visit.session.session_id)
+    response = redirect(HOMES[actor.role], visit)
+    response.set_cookie(await begin_session(db_session, visit, actor))
     return response
 
 
@@ -380,6 +443,15 @@ PAGE_ERRORS: dict[int | type[Exception], Any] = dict.fromkeys(exception_handlers
 
 routes = Router(
     path="/",
-    route_handlers=[start, login_page, login, logout, choose_language, coach_home],
+    route_handlers=[
+        start,
+        login_page,
+        login,
+        logout,
+        organization_page,
+        choose_organization,
+        choose_language,
+        coach_home,
+    ],
     exception_handlers=PAGE_ERRORS,
 )

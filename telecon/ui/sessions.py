@@ -3,6 +3,10 @@
 The session token is a JWT like the API's bearer token, but signed with a key of its own (derived from
 ``TELECON_SECRET_KEY``) and with its own audience, so a bearer token is never a session and a session cookie
 never a bearer token. Its expiry is checked against the app's clock, like every other rule about now.
+
+The token alone is not enough: its ``jti`` names a ``web_session`` row (stored as a hash, see
+``telecon.auth.services.start_web_session``), and signing out deletes the row. The signature only spares the
+database the lookups of forged cookies.
 """
 
 from __future__ import annotations
@@ -54,16 +58,18 @@ class Sessions:
             secure=settings.env == "production",
         )
 
-    def issue(self, user_id: uuid.UUID, organization_id: uuid.UUID, now: datetime) -> str:
+    def issue(self, user_id: uuid.UUID, organization_id: uuid.UUID, now: datetime) -> tuple[str, WebSession]:
+        """A new cookie value and the session it names; the caller stores the session (``start_web_session``)."""
+        session = WebSession(user_id, organization_id, secrets.token_urlsafe(16))
         claims = {
             "sub": str(user_id),
             "org": str(organization_id),
             "aud": AUDIENCE,
             "iat": int(now.timestamp()),
             "exp": int((now + self.lifetime).timestamp()),
-            "jti": secrets.token_urlsafe(16),
+            "jti": session.session_id,
         }
-        return jwt.encode(claims, self.session_key, algorithm=ALGORITHM)
+        return jwt.encode(claims, self.session_key, algorithm=ALGORITHM), session
 
     def read(self, token: str | None, now: datetime) -> WebSession | None:
         """The session a cookie names, or ``None`` when it is missing, forged, for another audience or expired."""

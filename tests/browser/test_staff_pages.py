@@ -9,11 +9,23 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.access import Role
+from telecon.organizations import services as organizations
 from telecon.settings import Settings
 from telecon.templating import texts
 from tests.browser.test_join_page import CHROMIUM, NO_SIDEWAYS_SCROLL, PHONE, RECORD_CSP_VIOLATIONS
-from tests.conftest import TEST_PASSWORD, LiveServer, World, berlin, booking_body, login, next_weekday
+from tests.conftest import (
+    TEST_PASSWORD,
+    LiveServer,
+    World,
+    berlin,
+    booking_body,
+    login,
+    next_weekday,
+    seed_world,
+)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 
@@ -72,7 +84,7 @@ async def test_a_coach_signs_in_sees_the_week_and_keeps_english(
     assert await page.locator("html").get_attribute("lang") == "en"
     assert await page.evaluate("window.__cspViolations") == []
 
-    await page.get_by_role("button", name=EN["logout"]).click()
+    await page.get_by_role("button", name=EN["logout"], exact=True).click()
     await page.wait_for_url(server.url + "/login")
     await context.close()
 
@@ -108,4 +120,48 @@ async def test_login_and_coach_home_pass_axe_and_fit_a_phone(
     assert await page.evaluate(NO_SIDEWAYS_SCROLL)
     assert await axe_violations(page) == []
     await page.screenshot(path=SCREENSHOTS / f"coach-phone-{backend}.png", full_page=True)
+    await context.close()
+
+
+async def test_a_specialist_of_two_organizations_chooses_one_and_switches_in_the_header(
+    browser: Browser,
+    server: LiveServer,
+    settings: Settings,
+    world: World,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    backend = "sqlite" if settings.is_sqlite else "postgresql"
+    second = await seed_world(sessionmaker, name="Jobcenter Süd", prefix="s-")
+    async with sessionmaker() as session, session.begin():
+        await organizations.add_membership(
+            session, organization_id=second.organization_id, email=world.specialist, role=Role.specialist
+        )
+    SCREENSHOTS.mkdir(exist_ok=True)
+    context = await browser.new_context(locale="de-DE", viewport=DESKTOP, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(server.url + "/login")
+    await page.get_by_label(DE["login"]["email"]).fill(world.specialist)
+    await page.get_by_label(DE["login"]["password"]).fill(TEST_PASSWORD)
+    await page.get_by_role("button", name=DE["login"]["submit"]).click()
+    await page.wait_for_url(server.url + "/organization")
+    assert await page.get_by_role("heading", level=1).inner_text() == DE["organization"]["title"]
+    assert await axe_violations(page) == []
+    await page.screenshot(path=SCREENSHOTS / f"organization-desktop-{backend}.png", full_page=True)
+    await page.set_viewport_size(PHONE)
+    await page.reload()
+    assert await page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert await axe_violations(page) == []
+    await page.screenshot(path=SCREENSHOTS / f"organization-phone-{backend}.png", full_page=True)
+
+    await page.set_viewport_size(DESKTOP)
+    choose = DE["organization"]["choose_in"].format(name="Jobcenter Süd")
+    await page.get_by_role("button", name=choose).click()
+    await page.wait_for_url(server.url + "/specialist")
+    assert await page.locator(".top .org").inner_text() == "Jobcenter Süd"
+    # The header's switcher, by keyboard: its label names the select.
+    await page.get_by_label(DE["organization"]["switch_label"]).select_option(label="Jobcenter Test")
+    await page.get_by_role("button", name=DE["organization"]["switch"], exact=True).press("Enter")
+    await page.wait_for_url(server.url + "/specialist")
+    assert await page.locator(".top .org").inner_text() == "Jobcenter Test"
+    assert await axe_violations(page) == []
     await context.close()

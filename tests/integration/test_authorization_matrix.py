@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.app import create_app
+from telecon.auth.services import start_web_session
 from telecon.settings import Settings
 from telecon.ui.sessions import SESSION_COOKIE, Sessions
 from tests.conftest import TEST_PASSWORD, World, berlin, login, next_weekday, now, seed_world
@@ -104,6 +105,9 @@ PAGES |= {
     "GET /consultations/{consultation_id}/sheet",
 }
 CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
+# Choosing the organization to act in (telecon/ui/routes.py).
+PAGES |= {"GET /organization", "POST /organization"}
+CSRF_GUARDED |= {"POST /organization"}
 
 
 @dataclass
@@ -330,6 +334,8 @@ RULES: dict[str, Rule] = {
     ),
     "POST /logout": Rule(call("POST", "/logout"), REFUSED, REFUSED, anonymous=403),
     "POST /language": Rule(call("POST", "/language"), REFUSED, REFUSED, anonymous=403),
+    "GET /organization": Rule(call("GET", "/organization"), EVERYONE, EVERYONE, anonymous=303),
+    "POST /organization": Rule(call("POST", "/organization"), REFUSED, REFUSED, anonymous=403),
     # The booking pages: coaches and admins; another organization's consultation is not found.
     "GET /book": Rule(call("GET", "/book"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
     "GET /consultations/{consultation_id}": Rule(
@@ -579,7 +585,17 @@ async def test_every_route_answers_every_caller_as_the_table_says(
         email = {"admin": world.admin, "coach": world.coach, "specialist": world.specialist}[role]
         callers[name, role] = await login(client, email)
         me = (await client.get("/api/v1/me", headers=callers[name, role])).json()
-        session = sessions.issue(uuid.UUID(me["id"]), uuid.UUID(me["organization_id"]), now())
+        user_id, organization_id = uuid.UUID(me["id"]), uuid.UUID(me["organization_id"])
+        session, web_session = sessions.issue(user_id, organization_id, now())
+        async with sessionmaker() as db, db.begin():
+            await start_web_session(
+                db,
+                session_id=web_session.session_id,
+                user_id=user_id,
+                organization_id=organization_id,
+                now=now(),
+                lifetime=sessions.lifetime,
+            )
         callers[name, role]["Cookie"] = f"{SESSION_COOKIE}={session}"
 
     wrong = []

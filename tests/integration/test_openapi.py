@@ -35,6 +35,8 @@ NOT_IN_SCHEMA = {
     "POST /login",
     "POST /logout",
     "POST /language",
+    "GET /organization",
+    "POST /organization",
     "GET /coach",
     "GET /specialist",
     # The booking pages (telecon/ui/booking.py).

@@ -56,6 +56,7 @@ async def test_housekeeping_keeps_the_fresh_and_drops_the_expired(
     removed = await run_housekeeping(sessionmaker, settings, now=now())
     assert removed == {
         "failed_attempts": 1,
+        "web_sessions": 0,
         "idempotency_keys": 0,
         "sent_messages": 0,
         "join_records": 0,
@@ -89,6 +90,7 @@ async def test_arq_worker_runs_housekeeping_from_redis(
         await worker.close()
     assert await job.result(timeout=5) == {
         "failed_attempts": 1,
+        "web_sessions": 0,
         "idempotency_keys": 0,
         "sent_messages": 0,
         "join_records": 0,
