@@ -194,7 +194,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             participant_routes.create_participant,
             participant_routes.list_participants,
             participant_routes.get_participant,
-            participant_routes.update_participant,
+            scheduling_routes.update_participant,
             participant_routes.record_consent,
             participant_routes.consent_history,
             participant_routes.add_note,

@@ -3,8 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import get, patch, post
-from litestar.datastructures import State
+from litestar import get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from telecon.openapi import problems
@@ -16,11 +15,9 @@ from telecon.participants.schemas import (
     NoteCreate,
     ParticipantCreate,
     ParticipantOut,
-    ParticipantUpdate,
 )
-from telecon.scheduling import contacts
 from telecon.schemas import SINGLE_LINE
-from telecon.web import CurrentActor, DbSession, current_time
+from telecon.web import CurrentActor, DbSession
 
 STAFF = {"roles": services.STAFF_WHO_MANAGE_PARTICIPANTS}
 SearchQuery = Annotated[str | None, QueryParameter(max_length=200, pattern=SINGLE_LINE)]
@@ -80,31 +77,6 @@ async def get_participant(
     Another organization's participant is not found.
     """
     participant = await services.get_participant(db_session, actor, participant_id)
-    return ParticipantOut.of(participant, await services.active_consents(db_session, participant.id))
-
-
-@patch(
-    "/api/v1/participants/{participant_id:uuid}",
-    opt=STAFF,
-    responses=problems({409: "Another participant of the organization has this `case_reference`."}),
-)
-async def update_participant(
-    participant_id: FromPath[uuid.UUID],
-    data: JSONBody[ParticipantUpdate],
-    db_session: DbSession,
-    actor: CurrentActor,
-    state: State,
-) -> ParticipantOut:
-    """Correct a participant's details.
-
-    A field left out stays as it is; `null` clears an optional one. Consents are not changed here (they are a
-    history). The participant's consultations still to come follow the change (name, email address, language):
-    their waiting reminders go to the new address, and where the invitation already went to the old one, a new
-    invitation is sent to the new one. Past and cancelled consultations keep what they had.
-    """
-    participant = await contacts.update_participant(
-        db_session, actor, participant_id, data.changes(), now=current_time(state)
-    )
     return ParticipantOut.of(participant, await services.active_consents(db_session, participant.id))
 
 

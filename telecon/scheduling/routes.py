@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Request, Response, delete, get, post, put
+from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
@@ -12,7 +12,9 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from telecon.access import Actor, Role
 from telecon.openapi import problems
 from telecon.organizations.models import Profession
-from telecon.scheduling import availability, booking, services
+from telecon.participants import services as participants
+from telecon.participants.schemas import ParticipantOut, ParticipantUpdate
+from telecon.scheduling import availability, booking, contacts, services
 from telecon.scheduling.booking import Guest
 from telecon.scheduling.models import Attendee, ConsultationStatus
 from telecon.scheduling.schemas import (
@@ -368,3 +370,31 @@ async def resend_invitation(
     """
     message = await services.resend_invitation(db_session, actor, consultation_id, attendee_id, now=current_time(state))
     return NotificationOut.of(message)
+
+
+# Correcting a participant reaches their consultations to come (``contacts``): the route lives here, where both
+# are known, and is listed with the participants' operations.
+@patch(
+    "/api/v1/participants/{participant_id:uuid}",
+    opt={"roles": participants.STAFF_WHO_MANAGE_PARTICIPANTS},
+    tags=["participants"],
+    responses=problems({409: "Another participant of the organization has this `case_reference`."}),
+)
+async def update_participant(
+    participant_id: FromPath[uuid.UUID],
+    data: JSONBody[ParticipantUpdate],
+    db_session: DbSession,
+    actor: CurrentActor,
+    state: State,
+) -> ParticipantOut:
+    """Correct a participant's details.
+
+    A field left out stays as it is; `null` clears an optional one. Consents are not changed here (they are a
+    history). The participant's consultations still to come follow the change (name, email address, language):
+    their waiting reminders go to the new address, and where the invitation already went to the old one, a new
+    invitation is sent to the new one. Past and cancelled consultations keep what they had.
+    """
+    participant = await contacts.update_participant(
+        db_session, actor, participant_id, data.changes(), now=current_time(state)
+    )
+    return ParticipantOut.of(participant, await participants.active_consents(db_session, participant.id))
