@@ -79,9 +79,13 @@ async def scene(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessio
     movable = MovableClock()
     with LiveServer(settings, app_clock=movable) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            here = await book(client, world, world.coach, berlin(next_weekday(1), 9), world.specialist_id)
-            there = await book(client, other, other.coach, berlin(next_weekday(2), 10), world.specialist_id)
-            psychologist = await book(client, world, world.coach, berlin(next_weekday(3), 11), world.psychologist_id)
+            # A Tuesday, the Wednesday after it and the Thursday after that: in this order on any test day.
+            tuesday = next_weekday(1)
+            here = await book(client, world, world.coach, berlin(tuesday, 9), world.specialist_id)
+            there = await book(client, other, other.coach, berlin(tuesday + timedelta(days=1), 10), world.specialist_id)
+            psychologist = await book(
+                client, world, world.coach, berlin(tuesday + timedelta(days=2), 11), world.psychologist_id
+            )
             yield Scene(client, movable, world, other, here, there, psychologist)
 
 
