@@ -222,7 +222,10 @@ async def test_every_status_exports_as_an_r4_appointment_without_health_data(sce
         assert api["purpose"] == PURPOSE
     # A participant without a case reference: telecon's own id.
     body = appointment_of(await scene.get(f"/fhir/Appointment/{scene.ids['psychologist']}", scene.admin))
-    assert actor(body, "Patient")["identifier"] == {"system": "urn:telecon:participant", "value": scene.other_participant_id}
+    assert actor(body, "Patient")["identifier"] == {
+        "system": "urn:telecon:participant",
+        "value": scene.other_participant_id,
+    }
     assert actor(body, "Practitioner")["identifier"]["value"] == str(scene.world.psychologist_id)
 
 
@@ -246,9 +249,12 @@ async def test_search_by_case_reference_and_dates(scene: Scene) -> None:
     assert scene.ids["psychologist"] in matches(
         bundle_of(await scene.get("/fhir/Appointment", scene.coach, date=[f"ge{friday_nine}", f"lt{saturday}"]))
     )
-    assert matches(
-        bundle_of(await scene.get("/fhir/Appointment", scene.coach, date=[f"gt{friday_nine}", f"lt{saturday}"]))
-    ) == []
+    assert (
+        matches(
+            bundle_of(await scene.get("/fhir/Appointment", scene.coach, date=[f"gt{friday_nine}", f"lt{saturday}"]))
+        )
+        == []
+    )
     other = f"urn:telecon:participant|{scene.other_participant_id}"
     assert matches(bundle_of(await scene.get("/fhir/Appointment", scene.coach, patient=other))) == [
         scene.ids["psychologist"]
@@ -283,9 +289,7 @@ async def test_a_specialist_sees_only_their_own_and_no_case_reference(scene: Sce
     assert matches(bundle_of(await scene.get("/fhir/Appointment", scene.specialist, patient=by_id))) == []
 
 
-async def test_another_organization_finds_nothing(
-    scene: Scene, sessionmaker: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_another_organization_finds_nothing(scene: Scene, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     other = await seed_world(sessionmaker, name="Jobcenter Anderswo", prefix="b-")
     for email in (other.admin, other.coach, other.specialist):
         headers = await login(scene.client, email)
@@ -311,9 +315,7 @@ async def test_another_organization_finds_nothing(
         ({"subject": "Patient/1"}, "subject"),  # unknown: refused, not ignored
     ],
 )
-async def test_bad_parameters_are_400_operation_outcomes(
-    scene: Scene, params: dict[str, str], expression: str
-) -> None:
+async def test_bad_parameters_are_400_operation_outcomes(scene: Scene, params: dict[str, str], expression: str) -> None:
     outcome_of(await scene.get("/fhir/Appointment", scene.coach, **params), 400, expression)
 
 
