@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo
 
 from telecon.errors import BadRequest
 from telecon.fhir.mapping import PARTICIPANT_SYSTEM, case_reference_system
+from telecon.schemas import EARLIEST, LATEST, SINGLE_LINE
 
 PARAMETERS = ("patient", "date", "_count")
 """What the search understands; anything else is refused (400) rather than silently ignored."""
 PREFIXES = ("eq", "ge", "gt", "le", "lt")
 CASE_REFERENCE_MAX = 64
+_SINGLE_LINE = re.compile(SINGLE_LINE)
 
 _DATE = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
@@ -59,8 +61,10 @@ def date_range(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     if match is None:
         raise invalid("date", f"{text!r} is not a FHIR date: use YYYY, YYYY-MM, YYYY-MM-DD or a time with an offset")
     g = match.groupdict()
+    year = int(g["year"])
+    if not EARLIEST.year < year < LATEST.year:  # a year's margin: a local day of 1970 may begin in 1969 UTC
+        raise invalid("date", f"a date must lie between {EARLIEST.year + 1} and {LATEST.year - 1}")
     try:
-        year = int(g["year"])
         if g["hour"] is None:
             month, day = int(g["month"] or 1), int(g["day"] or 1)
             begin = datetime(year, month, day, tzinfo=zone)
@@ -134,7 +138,7 @@ def patient_query(value: str, organization_id: uuid.UUID) -> PatientQuery:
     system, bar, code = value.rpartition("|")
     if not bar:
         system, code = "", value
-    if not code or len(code) > CASE_REFERENCE_MAX or any(ch in code for ch in "\r\n"):
+    if not code or len(code) > CASE_REFERENCE_MAX or not _SINGLE_LINE.match(value):
         raise invalid("patient", f"give a case reference of 1 to {CASE_REFERENCE_MAX} characters, or system|value")
     if not bar or system == case_reference_system(organization_id):
         return PatientQuery(case_reference=code)

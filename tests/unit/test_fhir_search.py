@@ -47,7 +47,21 @@ def test_prefixes_compare_the_start_with_the_range() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2027-13-01", "2027-02-30", "01.03.2027", "ne2027-03-01", "sa2027-03-01", "2027-03-01T09:00", "ge"]
+    "value",
+    [
+        "2027-13-01",
+        "2027-02-30",
+        "01.03.2027",
+        "ne2027-03-01",
+        "sa2027-03-01",
+        "2027-03-01T09:00",
+        "ge",
+        "2027-03-01T09:00:00+99:00",
+        # The ends of the calendar, as the API refuses them (and as they would overflow in UTC).
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-12:00",
+        "9999",
+    ],
 )
 def test_bad_dates_name_the_parameter(value: str) -> None:
     with pytest.raises(BadRequest) as refused:
@@ -64,7 +78,7 @@ def test_patient_tokens() -> None:
     assert patient_query("|JC-42", ORG).nobody
     participant = uuid.uuid4()
     assert patient_query(f"urn:telecon:participant|{participant}", ORG) == PatientQuery(participant_id=participant)
-    for bad in ("urn:telecon:participant|nope", "", "x" * 65, f"{own}|"):
+    for bad in ("urn:telecon:participant|nope", "", "x" * 65, f"{own}|", "a\x00b", "JC-42\r\nBcc: x"):
         with pytest.raises(BadRequest) as refused:
             patient_query(bad, ORG)
         assert refused.value.field == "patient"
