@@ -149,7 +149,9 @@ async def search_appointments(
         raise search.invalid("patient", "give patient once")
     limit = search.count(count, LIST_LIMIT)
     query = search.patient_query(patient, actor.organization_id) if patient is not None else None
-    starts = search.start_range(date or [], await services.organization_zone(db_session, actor))
+    starts = (
+        search.start_range(date, await services.organization_zone(db_session, actor)) if date else search.StartRange()
+    )
     exports, more = await services.search_appointments(db_session, actor, patient=query, starts=starts, limit=limit)
     base = _base_url(state)
     self_url = f"{base}/Appointment" + (f"?{request.url.query}" if request.url.query else "")
