@@ -24,6 +24,7 @@ from telecon.auth.services import LoginPolicy
 from telecon.clock import Clock, system_clock
 from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
+from telecon.fhir import routes as fhir_routes
 from telecon.notifications import routes as notification_routes
 from telecon.notifications.feeds import FeedLinks, FeedPolicy, derive_feed_key
 from telecon.notifications.mail import parse_sender
@@ -233,6 +234,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             webhook_routes.list_webhooks,
             webhook_routes.delete_webhook,
             webhook_routes.webhook_deliveries,
+            fhir_routes.read_appointment,
+            fhir_routes.search_appointments,
         ],
         dependencies={
             "db_session": Provide(provide_session),

@@ -9,7 +9,9 @@ A route declares only what cannot be read off the route table:
 
 Everything else follows from the route: 401 wherever a token is needed, 403 where roles are named, 404 for
 the objects named in the path, 400 where a JSON body is read, 422 where a body or parameters are validated,
-and 500 everywhere. Every error is RFC 9457 ``application/problem+json`` with the ``ProblemDetails`` schema.
+and 500 everywhere. Every error is RFC 9457 ``application/problem+json`` with the ``ProblemDetails`` schema,
+except on the FHIR routes (``opt={"fhir": True}``): there errors are ``OperationOutcome`` resources in
+``application/fhir+json`` and a bad parameter is a 400, as FHIR clients expect.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
+from telecon.fhir import FHIR_JSON, FHIR_MEDIA_TYPE
 from telecon.problems import PROBLEM_JSON
 from telecon.schemas import AwareDatetime
 
@@ -79,6 +82,34 @@ class ProblemDetails(msgspec.Struct, omit_defaults=True):
     """Every invalid field of a validation problem."""
 
 
+class OutcomeIssue(msgspec.Struct, omit_defaults=True):
+    severity: str
+    """``fatal`` or ``error``; ``warning`` inside a search Bundle."""
+    code: str
+    """The R4 IssueType code: ``invalid``, ``login``, ``forbidden``, ``not-found``, ``exception``, …"""
+    diagnostics: str | msgspec.UnsetType = msgspec.UNSET
+    expression: list[str] | msgspec.UnsetType = msgspec.UNSET
+    """The search parameter at fault, e.g. ``date``."""
+
+
+class OperationOutcome(msgspec.Struct, rename={"resource_type": "resourceType"}):
+    """A FHIR R4 OperationOutcome: the body of every error of ``/fhir``."""
+
+    resource_type: str
+    """Always ``OperationOutcome``."""
+    issue: list[OutcomeIssue]
+
+
+def outcomes(reasons: Mapping[int, str]) -> dict[int, ResponseSpec]:
+    """Error responses of a FHIR route: status to the reason it happens."""
+    return {
+        status: ResponseSpec(
+            data_container=OperationOutcome, description=reason, media_type=FHIR_MEDIA_TYPE, generate_examples=False
+        )
+        for status, reason in reasons.items()
+    }
+
+
 def problems(reasons: Mapping[int, str]) -> dict[int, ResponseSpec]:
     """Problem responses for a route decorator's ``responses=``: status to the reason it happens."""
     return {
@@ -104,11 +135,16 @@ class ProblemOperation(Operation):
             self.responses = {
                 status: response
                 for status, response in sorted(self.responses.items())
-                if int(status) < 400 or PROBLEM_JSON in (getattr(response, "content", None) or {})
+                if int(status) < 400 or _documented_error(response)
             }
             too_many = self.responses.get("429")
             if isinstance(too_many, OpenAPIResponse):
                 too_many.headers = {"Retry-After": RETRY_AFTER}
+
+
+def _documented_error(response: Any) -> bool:
+    content = getattr(response, "content", None) or {}
+    return PROBLEM_JSON in content or any(media.startswith(FHIR_JSON) for media in content)
 
 
 class ClosedStructs(StructSchemaPlugin):
@@ -193,13 +229,14 @@ def describe(app: Litestar) -> None:
 
 def _describe(handler: HTTPRouteHandler, path_names: list[str]) -> None:
     public = bool(handler.opt.get("public"))
+    fhir = bool(handler.opt.get("fhir"))
     roles = [getattr(r, "value", r) for r in handler.opt.get("roles", ())]
     standard = {
         status: reason
-        for status, reason in _standard_reasons(handler, public=public, roles=roles, path_names=path_names)
+        for status, reason in _standard_reasons(handler, public=public, roles=roles, path_names=path_names, fhir=fhir)
         if reason
     }
-    handler.responses = {**problems(standard), **(handler.responses or {})}
+    handler.responses = {**(outcomes if fhir else problems)(standard), **(handler.responses or {})}
     if not public:
         handler.security = [{BEARER: []}]
     summary, description = _texts(handler)
@@ -218,7 +255,7 @@ def _describe(handler: HTTPRouteHandler, path_names: list[str]) -> None:
 
 
 def _standard_reasons(
-    handler: HTTPRouteHandler, *, public: bool, roles: list[str], path_names: list[str]
+    handler: HTTPRouteHandler, *, public: bool, roles: list[str], path_names: list[str], fhir: bool = False
 ) -> Iterable[tuple[int, str | None]]:
     parameters = handler.parsed_fn_signature.parameters
     reads_body = "data" in parameters
@@ -227,12 +264,16 @@ def _standard_reasons(
     reads_parameters = any(
         name not in _NOT_PARAMETERS and name not in dependencies and name not in path_names for name in parameters
     )
-    yield 400, "The body is not well-formed JSON." if reads_body else None
+    if fhir:  # a FHIR server answers bad parameters with 400; the OperationOutcome's expression names them
+        yield 400, "A search parameter is invalid or unknown: `expression` names it." if reads_parameters else None
+    else:
+        yield 400, "The body is not well-formed JSON." if reads_body else None
     yield 401, None if public else "No valid bearer token, or the login behind it has ended: log in again."
     yield 403, f"The caller's role may not do this: it needs the role {_either(roles)}." if roles else None
     names = " or ".join(f"`{name}`" for name in path_names)
     yield 404, f"No such {names} in the caller's organization; another organization's are not found." if names else None
-    yield 422, "A value is invalid: `errors` names each field and why." if reads_body or reads_parameters else None
+    validated = (reads_body or reads_parameters) and not fhir
+    yield 422, "A value is invalid: `errors` names each field and why." if validated else None
     yield 500, "Something went wrong on our side; nothing was saved."
 
 

@@ -42,7 +42,7 @@ _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _AT_PATH = re.compile(r"- at `\$(?:\.)?([^`]*)`")
 
 
-def _field_of(error: dict[str, Any]) -> str | None:
+def field_of(error: dict[str, Any]) -> str | None:
     message = str(error.get("message", ""))
     if match := _NAMED_FIELD.search(message):
         prefix = _AT_PATH.search(message)
@@ -76,7 +76,7 @@ def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Respo
         if isinstance(item, dict):
             errors.append(
                 {
-                    "field": _field_of(item),
+                    "field": field_of(item),
                     "source": item.get("source", "body"),
                     "message": _readable(str(item.get("message", "invalid value"))),
                 }

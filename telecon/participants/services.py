@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -66,6 +67,38 @@ async def get_participant(session: AsyncSession, actor: Actor, participant_id: u
     if participant is None:
         raise NotFound("no such participant", field="participant_id")
     return participant
+
+
+async def find_by_case_reference(session: AsyncSession, actor: Actor, case_reference: str) -> Participant | None:
+    """The organization's participant with this case reference (the job centre's own number), if any.
+
+    The roles that may read participants only: a specialist knows participants through consultations alone.
+    """
+    actor.require(*STAFF_WHO_MANAGE_PARTICIPANTS)
+    found: Participant | None = await session.scalar(
+        select(Participant).where(
+            Participant.organization_id == actor.organization_id, Participant.case_reference == case_reference
+        )
+    )
+    return found
+
+
+async def case_references(
+    session: AsyncSession, actor: Actor, participant_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The case references of these participants of the organization that have one, as far as the actor may
+    read participants; for anyone else (a specialist) none, without an error."""
+    ids = list(set(participant_ids))
+    if actor.role not in STAFF_WHO_MANAGE_PARTICIPANTS or not ids:
+        return {}
+    rows = await session.execute(
+        select(Participant.id, Participant.case_reference).where(
+            Participant.id.in_(ids),
+            Participant.organization_id == actor.organization_id,
+            Participant.case_reference.is_not(None),
+        )
+    )
+    return {participant_id: reference for participant_id, reference in rows if reference}
 
 
 async def _require_coach(session: AsyncSession, actor: Actor, coach_id: uuid.UUID) -> None:

@@ -42,6 +42,8 @@ from telecon.scheduling.models import (
 )
 
 BOOKERS = (Role.admin, Role.coach)
+LIST_LIMIT = 500
+"""The most consultations one list answers (``GET /api/v1/consultations``, the FHIR search)."""
 EXCLUSION_VIOLATION = "23P01"
 
 
@@ -445,12 +447,19 @@ async def list_consultations(
     specialist_id: uuid.UUID | None = None,
     participant_id: uuid.UUID | None = None,
     status: ConsultationStatus | None = None,
-    limit: int = 500,
+    starts_from: datetime | None = None,
+    limit: int = LIST_LIMIT,
 ) -> list[tuple[Consultation, bool]]:
-    """The consultations the actor may see, each with whether its specialist is still available."""
+    """The consultations the actor may see, each with whether its specialist is still available.
+
+    ``start``/``end``: those overlapping the span; ``starts_from``: only those starting then or later (the FHIR
+    export's dates are the start's).
+    """
     query = _visible(actor).add_columns(SPECIALIST_AVAILABLE)
     if start is not None:
         query = query.where(Consultation.ends_at > start)
+    if starts_from is not None:
+        query = query.where(Consultation.starts_at >= starts_from)
     if end is not None:
         query = query.where(Consultation.starts_at < end)
     if specialist_id is not None:

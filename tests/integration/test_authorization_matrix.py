@@ -108,6 +108,8 @@ CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 # Choosing the organization to act in (telecon/ui/routes.py).
 PAGES |= {"GET /organization", "POST /organization"}
 CSRF_GUARDED |= {"POST /organization"}
+# The FHIR export (telecon/fhir): its errors are OperationOutcome resources in application/fhir+json.
+FHIR = {"GET /fhir/Appointment", "GET /fhir/Appointment/{appointment_id}"}
 
 
 @dataclass
@@ -308,6 +310,11 @@ async def delete_webhook(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) 
 
 async def webhook_deliveries(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
     return Call("GET", f"/api/v1/webhooks/{await _owners_webhook(owner, client)}/deliveries")
+
+
+async def fhir_search(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """The owner's participant's appointments: another organization's caller finds none (an empty Bundle)."""
+    return Call("GET", "/fhir/Appointment", params={"patient": f"urn:telecon:participant|{owner.world.participant_id}"})
 
 
 NO_SUCH_INVITATION = "00000000-0000-4000-8000-000000000000"
@@ -527,6 +534,12 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/webhooks": Rule(call("GET", "/api/v1/webhooks"), ADMIN_ONLY, ADMIN_ONLY),
     "DELETE /api/v1/webhooks/{webhook_id}": Rule(delete_webhook, (204, 403, 403), (404, 403, 403)),
     "GET /api/v1/webhooks/{webhook_id}/deliveries": Rule(webhook_deliveries, ADMIN_ONLY, (404, 403, 403)),
+    # The FHIR export: the rules of GET /api/v1/consultations/{id} and GET /api/v1/consultations (a specialist
+    # searching by case reference is refused: tests/integration/test_fhir.py).
+    "GET /fhir/Appointment/{appointment_id}": Rule(
+        call("GET", "/fhir/Appointment/{consultation}"), EVERYONE, NOBODY_ELSE
+    ),
+    "GET /fhir/Appointment": Rule(fhir_search, EVERYONE, EVERYONE),
 }
 
 
@@ -614,5 +627,6 @@ async def test_every_route_answers_every_caller_as_the_table_says(
                     wrong.append(f"{key} on {owner_name}'s objects by {who}: {response.status_code}, not {status}")
                 if response.status_code >= 400:
                     kind = "text/html" if key in PAGES else "application/problem+json"
+                    kind = "application/fhir+json" if key in FHIR else kind
                     assert response.headers["content-type"].startswith(kind), key
     assert not wrong, "\n".join(wrong)
