@@ -44,8 +44,7 @@ from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
-from telecon.fhir import FHIR_JSON, FHIR_MEDIA_TYPE
-from telecon.problems import PROBLEM_JSON
+from telecon.problems import FHIR_JSON, FHIR_MEDIA_TYPE, PROBLEM_JSON
 from telecon.schemas import AwareDatetime
 
 BEARER = "BearerToken"

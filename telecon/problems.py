@@ -18,6 +18,9 @@ from telecon.schemas import PATTERN_HINTS
 
 log = logging.getLogger("telecon.http")
 PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
+FHIR_MEDIA_TYPE = f"{FHIR_JSON}; fhirVersion=4.0"
+"""Every answer of ``/fhir``, errors included (FHIR R4 3.1.0.1.8: the MIME-type parameter ``fhirVersion``)."""
 PROBLEM_BASE = "https://telecon.invalid/problems/"
 
 

@@ -16,9 +16,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import FromPath, QueryParameter
 
 from telecon.errors import DomainError, NotFound
-from telecon.fhir import FHIR_MEDIA_TYPE, mapping, search, services
+from telecon.fhir import mapping, search, services
 from telecon.openapi import outcomes
-from telecon.problems import field_of
+from telecon.problems import FHIR_MEDIA_TYPE, field_of
 from telecon.scheduling.services import LIST_LIMIT
 from telecon.settings import Settings
 from telecon.web import CurrentActor, DbSession
