@@ -35,7 +35,7 @@ from telecon.auth import services as auth
 from telecon.auth import throttle
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
-from telecon.logs import request_id
+from telecon.logs import new_request_id, request_id
 from telecon.notifications.relay import Outcome, Relay, purge_sent
 from telecon.rights import services as rights
 from telecon.scheduling.models import IdempotencyKey
@@ -212,6 +212,7 @@ class InProcessJobs:
 
     async def _housekeeping(self) -> None:
         while not self._stopping.is_set():
+            request_id.set(f"housekeeping-{new_request_id()}")  # as an arq job's lines carry its id
             try:
                 await run_housekeeping(self._sessionmaker, self._settings, now=self._clock())
             except Exception:
@@ -221,6 +222,7 @@ class InProcessJobs:
     async def _relay(self) -> None:
         limit = self._settings.relay_concurrency
         while not self._stopping.is_set():
+            request_id.set(f"relay-{new_request_id()}")
             try:
                 delivered = await deliver_batch(self.relay, self._clock, limit=limit)
             except Exception:
