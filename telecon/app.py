@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,6 +97,9 @@ async def ready(db_session: NamedDependency[AsyncSession], state: State) -> Resp
     try:
         await db_session.execute(text("SELECT 1"))
     except Exception:
+        # Rolled back here: the request's commit after a failed statement would be a 500, not this 503.
+        with contextlib.suppress(Exception):
+            await db_session.rollback()
         return problem(503, "Not ready", "the database does not answer")
     if state.redis is not None:
         try:

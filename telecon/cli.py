@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,7 +158,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     # proxy_headers off: uvicorn would believe X-Forwarded-For from FORWARDED_ALLOW_IPS; the client address
     # comes from telecon.addresses.client_address and TELECON_TRUSTED_PROXIES alone.
     # log_config None: uvicorn's loggers keep telecon.logs' format. On SIGTERM uvicorn stops accepting,
-    # lets requests in flight finish for up to TELECON_SHUTDOWN_SECONDS, then runs the app's shutdown.
+    # lets requests in flight finish for up to TELECON_SHUTDOWN_SECONDS, then runs the app's shutdown (the
+    # in-process relay finishes its sends, the engine and Redis close). Then it raises the signal again
+    # under the handler found before it started: ours ends the process with 0, as a finished stop should.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
     uvicorn.run(
         app,
         host=args.host,
@@ -167,6 +172,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_seconds,
     )
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _worker(settings: Settings) -> None:
