@@ -137,6 +137,7 @@ def configure(settings: Settings, *, level: int = logging.INFO) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # SQLAlchemy's and others' warnings become lines with a request id too
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
