@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +27,7 @@ from telecon.clock import Clock, system_clock
 from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
 from telecon.fhir import routes as fhir_routes
+from telecon.logs import redact_access_log, with_request_id
 from telecon.notifications import routes as notification_routes
 from telecon.notifications.feeds import FeedLinks, FeedPolicy, derive_feed_key
 from telecon.notifications.mail import parse_sender
@@ -58,7 +61,6 @@ from telecon.web import (
     add_default_headers,
     make_jwt_auth,
     provide_session,
-    redact_access_log,
     token_caller,
 )
 from telecon.webhooks import routes as webhook_routes
@@ -96,6 +98,9 @@ async def ready(db_session: NamedDependency[AsyncSession], state: State) -> Resp
     try:
         await db_session.execute(text("SELECT 1"))
     except Exception:
+        # Rolled back here: the request's commit after a failed statement would be a 500, not this 503.
+        with contextlib.suppress(Exception):
+            await db_session.rollback()
         return problem(503, "Not ready", "the database does not answer")
     if state.redis is not None:
         try:
@@ -123,7 +128,16 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Litestar:
+class TeleconApp(Litestar):
+    """Litestar with a request id around everything it does (``telecon.logs.with_request_id``)."""
+
+    async def __call__(
+        self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
+    ) -> None:
+        await with_request_id(super().__call__, scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> TeleconApp:
     """The app; ``clock`` is where every rule that compares with now reads the time (tests pin it)."""
     settings = settings or Settings()
     jwt_auth = make_jwt_auth(settings)
@@ -143,7 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             yield
         finally:
             if jobs is not None:
-                await jobs.stop()
+                await jobs.stop(grace=settings.shutdown_seconds)
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await engine.dispose()
@@ -169,7 +183,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         max_misses_per_address=settings.join_max_misses_per_address,
     )
 
-    app = Litestar(
+    app = TeleconApp(
         route_handlers=[
             ui_routes.routes,
             ui_booking.routes,
@@ -269,6 +283,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             }
         ),
         debug=False,
+        # Logging is the process's (telecon.logs.configure), not the app's: Litestar would replace the root
+        # logger's handlers with its own.
+        logging_config=None,
     )
     openapi.describe(app)
     return app

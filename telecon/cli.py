@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from telecon import migrate
+from telecon import logs, migrate
 from telecon.access import Role
 from telecon.db import make_engine, make_sessionmaker
 from telecon.errors import Conflict, DomainError, InvalidInput
@@ -157,7 +157,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     freeze_startup_heap()
     # proxy_headers off: uvicorn would believe X-Forwarded-For from FORWARDED_ALLOW_IPS; the client address
     # comes from telecon.addresses.client_address and TELECON_TRUSTED_PROXIES alone.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    # log_config None: uvicorn's loggers keep telecon.logs' format. On SIGTERM uvicorn stops accepting,
+    # lets requests in flight finish for up to TELECON_SHUTDOWN_SECONDS, then runs the app's shutdown (the
+    # in-process relay finishes its sends, the engine and Redis close). Then it raises the signal again
+    # under the handler found before it started: ours ends the process with 0, as a finished stop should.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_seconds,
+    )
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _worker(settings: Settings) -> None:
@@ -214,13 +232,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings()
     except ValidationError as error:
         problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
         print(f"telecon: the configuration is not usable: {problems}", file=sys.stderr)
         return 2
+    logs.configure(settings)
     try:
         if args.command == "serve":
             _serve(settings, args)

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     """``hide_input_in_errors``: a refusal is logged, and pydantic would print the (secret) input with it."""
 
     env: Literal["development", "production"] = "development"
+    log_format: Literal["json", "text"] | None = None
+    """One JSON object a line, or plain text; unset: JSON in production, text in development (``telecon.logs``)."""
+    shutdown_seconds: int = Field(default=30, ge=0, le=3600)
+    """On SIGTERM, how long ``serve`` lets requests in flight finish (then the in-process relay its sends,
+    as long again) and ``worker`` its running jobs, before cancelling what is left."""
     database_url: str = "sqlite+aiosqlite:///var/telecon.db"
     """SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
     database_pool_size: int = Field(default=40, ge=1, le=500)

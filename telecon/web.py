@@ -3,7 +3,6 @@ the acting user. Problem details are in ``telecon.problems``, client addresses i
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from collections.abc import AsyncGenerator
@@ -127,25 +126,6 @@ def make_jwt_auth(settings: Settings) -> JWTAuth[Caller, Token]:
         exclude=["^/schema"],
         exclude_opt_key="public",
     )
-
-
-class RedactJoinTokens(logging.Filter):
-    """Keeps join-link and calendar-feed tokens out of access logs: a token in a log file is a key to a
-    consultation, or to a specialist's agenda."""
-
-    _token = re.compile(r"(/join/|/calendar/)[A-Za-z0-9_-]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._token.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args)
-        record.msg = self._token.sub(r"\1…", str(record.msg))
-        return True
-
-
-def redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactJoinTokens) for f in access.filters):
-        access.addFilter(RedactJoinTokens())
 
 
 def current_time(state: State) -> datetime:

@@ -35,6 +35,7 @@ from telecon.auth import services as auth
 from telecon.auth import throttle
 from telecon.clock import Clock, system_clock
 from telecon.db import make_engine, make_sessionmaker
+from telecon.logs import new_request_id, request_id
 from telecon.notifications.relay import Outcome, Relay, purge_sent
 from telecon.rights import services as rights
 from telecon.scheduling.models import IdempotencyKey
@@ -129,6 +130,11 @@ async def dispatch(ctx: dict[str, Any]) -> None:
             await asyncio.sleep(settings.relay_poll_seconds)
 
 
+async def job_started(ctx: dict[str, Any]) -> None:
+    """arq calls this in the job's own task before running it: from here on its log lines carry the job id."""
+    request_id.set(str(ctx["job_id"]))
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", Settings())
     ctx.setdefault("clock", system_clock)
@@ -171,6 +177,10 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
         "cron_jobs": [cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True)],
         "on_startup": startup,
         "on_shutdown": shutdown,
+        "on_job_start": job_started,
+        # On SIGTERM (or SIGINT) take no new job and let running ones finish for this long, then cancel them;
+        # arq queues a cancelled job again, and its lease check keeps it from sending a row twice.
+        "job_completion_wait": settings.shutdown_seconds,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0"),
         "timezone": UTC,
         "max_jobs": settings.relay_concurrency,
@@ -198,33 +208,51 @@ class InProcessJobs:
         self._clock = clock
         self.relay = relay or Relay(sessionmaker, settings)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def _housekeeping(self) -> None:
-        while True:
+        while not self._stopping.is_set():
+            request_id.set(f"housekeeping-{new_request_id()}")  # as an arq job's lines carry its id
             try:
                 await run_housekeeping(self._sessionmaker, self._settings, now=self._clock())
             except Exception:
                 log.exception("in-process housekeeping failed; trying again later")
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            await self._pause(HOUSEKEEPING_INTERVAL)
 
     async def _relay(self) -> None:
         limit = self._settings.relay_concurrency
-        while True:
+        while not self._stopping.is_set():
+            request_id.set(f"relay-{new_request_id()}")
             try:
                 delivered = await deliver_batch(self.relay, self._clock, limit=limit)
             except Exception:
                 log.exception("the in-process relay failed; trying again shortly")
                 delivered = []
             if len(delivered) < limit:
-                await asyncio.sleep(self._settings.relay_poll_seconds)
+                await self._pause(self._settings.relay_poll_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._housekeeping(), name="telecon-housekeeping"),
             asyncio.create_task(self._relay(), name="telecon-relay"),
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0) -> None:
+        """Take no new work; let a batch being sent finish for up to ``grace`` seconds, then cancel.
+
+        A send cut off here leaves its row leased, and the next relay sends it when the lease ends.
+        """
+        self._stopping.set()
+        if grace > 0 and self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            if pending:
+                log.warning("stopping with %d background task(s) still busy after %s s", len(pending), grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -202,19 +202,15 @@ class LiveServer:
     """uvicorn serving ``create_app(settings)`` on a loopback port, in a thread with its own event loop.
 
     The app runs on ``app_clock`` (the test day's by default); as in ``telecon serve``, uvicorn's own
-    ``X-Forwarded-For`` handling is off.
+    ``X-Forwarded-For`` handling is off. ``config_options`` override uvicorn's options (e.g. ``log_level``).
     """
 
-    def __init__(self, settings: Settings, app_clock: Clock = clock) -> None:
+    def __init__(self, settings: Settings, app_clock: Clock = clock, **config_options: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        options: dict[str, Any] = {"log_level": "warning", "loop": "asyncio", "proxy_headers": False}
         config = uvicorn.Config(
-            create_app(settings, clock=app_clock),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            loop="asyncio",
-            proxy_headers=False,
+            create_app(settings, clock=app_clock), host="127.0.0.1", port=self.port, **{**options, **config_options}
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

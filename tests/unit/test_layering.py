@@ -103,16 +103,18 @@ def test_no_litestar_below_the_http_layer(path: Path) -> None:
     assert offending == set()
 
 
-def test_access_log_lines_lose_join_tokens() -> None:
+def test_access_log_lines_lose_join_tokens_addresses_and_query_values() -> None:
     import logging
 
-    from telecon.web import RedactJoinTokens
+    from telecon.logs import AccessLogFilter
 
     token = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg"
     record = logging.LogRecord(
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5000", "GET", f"/api/v1/join/{token}?x=1", "1.1", 200), None,
+        ("192.0.2.7:5000", "GET", f"/api/v1/join/{token}?x=1&name=Muster", "1.1", 200), None,
     )  # fmt: skip
-    assert RedactJoinTokens().filter(record)
+    assert AccessLogFilter().filter(record)
     assert token not in record.getMessage()
-    assert "/api/v1/join/…?x=1" in record.getMessage()
+    assert "192.0.2.7" not in record.getMessage()
+    assert "Muster" not in record.getMessage()
+    assert '- "GET /api/v1/join/…?x=…&name=… HTTP/1.1" 200' in record.getMessage()
