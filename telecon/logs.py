@@ -112,9 +112,13 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if not hasattr(record, "request_id"):
-            record.request_id = None
-        return mask_emails(super().format(record))
+        """Outside a request (start-up, shutdown) the request id shows as ``-``; the record keeps its own."""
+        own = getattr(record, "request_id", None)
+        record.request_id = own or "-"
+        try:
+            return mask_emails(super().format(record))
+        finally:
+            record.request_id = own
 
 
 def use_json(settings: Settings) -> bool:
