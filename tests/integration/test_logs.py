@@ -53,18 +53,26 @@ def captured() -> Iterator[Lines]:
     logs.install_record_factory()
     handler = Lines()
     root = logging.getLogger()
-    saved = root.level, {n: (logging.getLogger(n).propagate, logging.getLogger(n).level) for n in ("uvicorn.access",)}
+    # uvicorn's loggers as `logs.configure` leaves them for `telecon serve` (no handlers, propagating to the root),
+    # whatever another test's server (uvicorn's own logging configuration: "uvicorn" keeps its records) made of
+    # them before; put back afterwards.
+    uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg, lg.propagate, list(lg.handlers)) for lg in uvicorn_loggers]
+    root_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    access = logging.getLogger("uvicorn.access")
-    access.propagate = True  # another test's server may have given it uvicorn's own handler
+    for lg in uvicorn_loggers:
+        lg.handlers.clear()
+        lg.propagate = True
     logs.redact_access_log()
     try:
         yield handler
     finally:
         root.removeHandler(handler)
-        root.setLevel(saved[0])
-        access.propagate, _ = saved[1]["uvicorn.access"]
+        root.setLevel(root_level)
+        for lg, propagate, handlers in saved:
+            lg.propagate = propagate
+            lg.handlers[:] = handlers
 
 
 async def _a_whole_consultation(
