@@ -16,6 +16,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     IdempotencyKey,
 )
+from telecon.waitlist.models import WaitlistEntry
 from telecon.webhooks.models import WebhookSubscription
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "OutcomeVersion",
     "Participant",
     "User",
+    "WaitlistEntry",
     "WebSession",
     "WebhookSubscription",
 ]
