@@ -51,6 +51,7 @@ from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
 from telecon.ui import sheet as ui_sheet
 from telecon.ui import specialist as ui_specialist
+from telecon.ui import waitlist as ui_waitlist
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_admin.routes,
             ui_specialist.routes,
             ui_sheet.routes,
+            ui_waitlist.routes,
             openapi.static_files(),
             health,
             ready,

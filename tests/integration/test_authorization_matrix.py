@@ -108,6 +108,10 @@ CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 # Choosing the organization to act in (telecon/ui/routes.py).
 PAGES |= {"GET /organization", "POST /organization"}
 CSRF_GUARDED |= {"POST /organization"}
+# The waitlist page (telecon/ui/waitlist.py).
+WAITLIST_FORMS = {"POST /waitlist", "POST /waitlist/{entry_id}/confirm", "POST /waitlist/{entry_id}/withdraw"}
+PAGES |= {"GET /waitlist"} | WAITLIST_FORMS
+CSRF_GUARDED |= WAITLIST_FORMS
 # The FHIR export (telecon/fhir): its errors are OperationOutcome resources in application/fhir+json.
 FHIR = {"GET /fhir/Appointment", "GET /fhir/Appointment/{appointment_id}"}
 
@@ -406,6 +410,14 @@ RULES: dict[str, Rule] = {
     ),
     # The participant pages (telecon/ui/participants.py): the API's rules; forms without their token refused.
     "GET /participants": Rule(call("GET", "/participants"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /waitlist": Rule(call("GET", "/waitlist"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "POST /waitlist": Rule(call("POST", "/waitlist"), REFUSED, REFUSED, anonymous=403),
+    "POST /waitlist/{entry_id}/confirm": Rule(
+        call("POST", f"/waitlist/{uuid.UUID(int=1)}/confirm"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /waitlist/{entry_id}/withdraw": Rule(
+        call("POST", f"/waitlist/{uuid.UUID(int=1)}/withdraw"), REFUSED, REFUSED, anonymous=403
+    ),
     "GET /participants/new": Rule(call("GET", "/participants/new"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
     "GET /participants/{participant_id}": Rule(
         call("GET", "/participants/{participant}"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
