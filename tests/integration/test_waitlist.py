@@ -6,6 +6,7 @@ the tests talk about is known. The sweep that the worker runs every minute is ru
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,10 +15,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.organizations.models import Profession
 from telecon.outbox.models import OutboxMessage, Topic
+from telecon.scheduling.links import JoinLinks
+from telecon.scheduling.services import SchedulingPolicy, Slot
 from telecon.settings import Settings
+from telecon.waitlist import services as waitlist
+from telecon.waitlist.models import WaitlistEntry, WaitlistStatus
 from telecon.worker import run_waitlist
 from tests.conftest import (
+    BACKENDS,
     World,
     assert_problem,
     berlin,
@@ -29,6 +36,7 @@ from tests.conftest import (
     seed_world,
     utc_text,
 )
+from tests.mailserver import MailServer, parts
 
 DAY = next_weekday(2, weeks_ahead=2)  # a Wednesday: the physician's only morning in these tests
 
@@ -301,3 +309,66 @@ async def test_the_hold_is_found_across_a_weekend(client: httpx.AsyncClient, wor
     ).json()
     assert entry["hold"]["start"] == expected["start"]
     assert date.fromisoformat(expected["start"][:10]) >= now().date()
+
+
+async def test_the_coach_is_emailed_the_hold_without_health_data(
+    smtp_client: httpx.AsyncClient, world: World, mail_server: MailServer
+) -> None:
+    """A real SMTP server receives the offer: the time, the deadline and the link, nothing of the participant."""
+    await only_two_slots(smtp_client, world)
+    coach = await login(smtp_client, world.coach)
+    entry = await smtp_client.post("/api/v1/waitlist", json=entry_body(world, str(world.participant_id)), headers=coach)
+    assert entry.json()["status"] == "held"
+    [offer] = mail_server.wait_for(
+        lambda ms: any(m["To"].endswith("coach@test.invalid>") or m["To"] == "coach@test.invalid" for m in ms)
+    )
+    assert "Termin von der Warteliste reserviert" in str(offer["Subject"])
+    text = parts(offer)["text/plain"].get_content()
+    assert "http://telecon.test/waitlist" in text
+    assert "09:00" in text  # the held slot, in the coach's zone (Europe/Berlin)
+    for private in ("Maria", "Muster", "physician", "Arzt", "Ärzt", "doctor"):
+        assert private not in text, private
+    assert "text/calendar" not in parts(offer)  # no calendar entry: nothing is booked yet
+
+
+@pytest.mark.parametrize("database_url", BACKENDS[-1:], indirect=True)  # PostgreSQL when there is one
+async def test_a_slot_booked_between_search_and_hold_is_refused_by_the_constraint(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database_url: str,
+) -> None:
+    """The race the savepoint is for: the search saw 09:00 free, a booking commits it, then the hold is tried.
+
+    On PostgreSQL the exclusion constraint refuses the hold and the entry keeps waiting (SQLite holds its write lock
+    from the search on, so there the race cannot happen and nothing is to test).
+    """
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the race needs PostgreSQL's concurrent writers")
+    await only_two_slots(client, world)
+    coach = await login(client, world.coach)
+    ali = await participant(client, coach, "Ali Beispiel")
+    async with sessionmaker() as session, session.begin():
+        entry = WaitlistEntry(
+            organization_id=world.organization_id,
+            participant_id=uuid.UUID(ali),
+            consultation_type_id=world.type_id,
+            profession=Profession.physician,
+            status=WaitlistStatus.waiting,
+        )
+        session.add(entry)
+    booked = await client.post("/api/v1/consultations", json=booking_body(world, berlin(DAY, 9)), headers=coach)
+    assert booked.status_code == 201, booked.text
+    policy = SchedulingPolicy.of(settings, JoinLinks(b"k" * 32, settings.public_url))
+    slot = Slot(world.specialist_id, berlin_time(DAY, 9), berlin_time(DAY, 9, 30))
+    async with sessionmaker() as session, session.begin():
+        fresh = await session.get_one(WaitlistEntry, entry.id)
+        assert await waitlist._hold(session, policy, fresh, slot, now=now(), until=now() + policy.hold_for) is False
+        assert fresh.status is WaitlistStatus.waiting
+        # The transaction goes on after the refused savepoint: the next slot is held.
+        later = Slot(world.specialist_id, berlin_time(DAY, 9, 30), berlin_time(DAY, 10))
+        assert await waitlist._hold(session, policy, fresh, later, now=now(), until=now() + policy.hold_for) is True
+    shown = (await client.get(f"/api/v1/waitlist/{entry.id}", headers=coach)).json()
+    assert shown["status"] == "held"
+    assert shown["hold"]["start"] == utc_text(berlin_time(DAY, 9, 30))
