@@ -68,8 +68,8 @@ async def get_calendar(
 ) -> CalendarOut:
     """The specialist's connected calendar, its last read and its last error; never the password.
 
-    Also the number of busy periods ahead (not their times). A calendar that could not be read shows why in `last_error`; the busy times of its last successful read
-    still remove slots until a read succeeds again.
+    Also the number of busy periods ahead (not their times). A calendar that could not be read shows why in
+    `last_error`; the busy times of its last successful read still remove slots until a read succeeds again.
     """
     status = await services.calendar_status(db_session, actor, specialist_id, now=current_time(state))
     return CalendarOut.of(status)
