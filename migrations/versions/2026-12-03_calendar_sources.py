@@ -20,9 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "calendar_source",
         sa.Column("specialist_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "kind", sa.Enum("caldav", "ics", name="calendar_kind", native_enum=False, length=40), nullable=False
-        ),
+        sa.Column("kind", sa.Enum("caldav", "ics", name="calendar_kind", native_enum=False, length=40), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("username", sa.String(length=200), nullable=True),
         sa.Column("password_ciphertext", sa.LargeBinary(), nullable=True),
