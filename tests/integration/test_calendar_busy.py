@@ -9,19 +9,30 @@ longer be read says so while its busy times stay. The app runs on a clock pinned
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from arq import Worker, create_pool
+from arq.connections import RedisSettings
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.calendars.models import BusyPeriod, CalendarKind, CalendarSource
+from telecon.calendars.services import associated, sync_due
+from telecon.crypto import KeyRing
 from telecon.settings import Settings
+from telecon.worker import InProcessJobs, worker_settings
 from tests.conftest import (
     BERLIN,
     LiveServer,
@@ -380,3 +391,104 @@ async def test_the_calendar_is_the_specialists_own_and_its_url_must_be_http(
     other = f"/api/v1/specialists/{world.psychologist_id}/calendar"
     assert_problem(await app.get(other, headers=specialist), 404, "specialist_id")
     assert_problem(await app.post(path + "/sync", headers=specialist), 404, "specialist_id")
+
+
+# --- the worker ------------------------------------------------------------------------------------------
+
+
+async def _connect_directly(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, world: World, url: str
+) -> uuid.UUID:
+    """A CalDAV source as ``PUT .../calendar`` stores it, written straight to the database."""
+    source_id = uuid.uuid4()
+    key, sealed = KeyRing.from_settings(settings).encrypt(PASSWORD, associated=associated(source_id))
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            CalendarSource(
+                id=source_id,
+                specialist_id=world.specialist_id,
+                kind=CalendarKind.caldav,
+                url=url,
+                username=USER,
+                password_ciphertext=sealed,
+                password_key_id=key,
+            )
+        )
+    return source_id
+
+
+async def _state(sessionmaker: async_sessionmaker[AsyncSession], source_id: uuid.UUID) -> tuple[Any, int]:
+    async with sessionmaker() as session:
+        source = await session.get_one(CalendarSource, source_id)
+        count = await session.scalar(select(func.count()).where(BusyPeriod.source_id == source_id))
+    return source, int(count or 0)
+
+
+async def test_the_in_process_jobs_read_a_calendar_that_is_due(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World, radicale: Radicale, week: Week
+) -> None:
+    source_id = await _connect_directly(sessionmaker, settings, world, make_calendar(radicale, week))
+    app_clock = MovableClock()
+    app_clock.move_to(datetime.combine(week.day(-3), datetime.min.time(), tzinfo=UTC))
+    jobs = InProcessJobs(sessionmaker, settings, app_clock)
+    jobs.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (await _state(sessionmaker, source_id))[0].last_synced_at is None:
+            assert time.monotonic() < deadline, "the in-process loop did not read the calendar"
+            await asyncio.sleep(0.1)
+    finally:
+        await jobs.stop()
+    source, count = await _state(sessionmaker, source_id)
+    assert source.last_error is None
+    assert count > 0
+    # Read a moment ago, it is not due again; the sync period later it is.
+    every = timedelta(minutes=settings.calendar_sync_minutes)
+    keys = KeyRing.from_settings(settings)
+    assert await sync_due(sessionmaker, keys, now=app_clock(), every=every) == {"read": 0, "failed": 0}
+    radicale.stop()
+    later = app_clock() + every
+    assert await sync_due(sessionmaker, keys, now=later, every=every) == {"read": 0, "failed": 1}
+    source, kept = await _state(sessionmaker, source_id)
+    assert source.last_error == "the calendar server could not be reached"
+    assert kept == count
+
+
+async def test_the_arq_worker_reads_a_calendar_that_is_due(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    radicale: Radicale,
+    week: Week,
+    redis_url: str,
+) -> None:
+    source_id = await _connect_directly(sessionmaker, settings, world, make_calendar(radicale, week))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await pool.flushdb()
+    app_clock = MovableClock()
+    app_clock.move_to(datetime.combine(week.day(-3), datetime.min.time(), tzinfo=UTC))
+    try:
+        job = await pool.enqueue_job("sync_calendars", _job_id="sync_calendars:test")
+        assert job is not None
+        options = worker_settings(settings, app_clock)
+        worker = Worker(
+            functions=options["functions"],
+            redis_pool=pool,
+            burst=True,
+            poll_delay=0,
+            handle_signals=False,
+            on_startup=options["on_startup"],
+            on_shutdown=options["on_shutdown"],
+            ctx={**options["ctx"], "sessionmaker": sessionmaker},
+        )
+        try:
+            assert await worker.run_check() == 1
+        finally:
+            await worker.close()
+        assert await job.result(timeout=5) == {"read": 1, "failed": 0}
+    finally:
+        await pool.flushdb()
+        await pool.aclose()
+    source, count = await _state(sessionmaker, source_id)
+    assert source.last_synced_at is not None
+    assert count > 0
