@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from litestar import delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from telecon.access import Role
+from telecon.access import Actor, Role
 from telecon.calendars import services
 from telecon.calendars.models import CalendarKind
 from telecon.calendars.schemas import CalendarIn, CalendarOut
@@ -23,6 +25,21 @@ NOT_OWN = "Not the specialist themself: another specialist's calendar is not fou
 def _keys(state: State) -> KeyRing:
     keys: KeyRing = state.key_ring
     return keys
+
+
+async def sync_now(
+    db_session: AsyncSession, actor: Actor, keys: KeyRing, specialist_id: uuid.UUID, *, now: datetime
+) -> None:
+    """Read the actor's own calendar now and record the outcome, for this route and the availability page.
+
+    It commits the request's transaction before reading: no transaction stays open while a calendar server takes
+    its time (on SQLite it would hold the write lock). The outcome is written in a new one, committed as usual.
+    """
+    reading = await services.sync_target(db_session, actor, keys, specialist_id)
+    await db_session.commit()
+    async with services.http_client() as client:
+        outcome = await services.read(client, reading, now=now)
+    await services.record(db_session, reading, outcome, now=now)
 
 
 @put(
@@ -89,13 +106,8 @@ async def sync_calendar(
     A failed read is not an error of this request: it answers 200 with `last_error` set, and the busy times
     of the last successful read stay.
     """
-    reading = await services.sync_target(db_session, actor, _keys(state), specialist_id)
-    # No transaction stays open while a calendar server takes its time (on SQLite it would hold the write lock).
-    await db_session.commit()
     now = current_time(state)
-    async with services.http_client() as client:
-        outcome = await services.read(client, reading, now=now)
-    await services.record(db_session, reading, outcome, now=now)
+    await sync_now(db_session, actor, _keys(state), specialist_id, now=now)
     return CalendarOut.of(await services.calendar_status(db_session, actor, specialist_id, now=now))
 
 

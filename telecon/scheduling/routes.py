@@ -190,7 +190,8 @@ async def find_slots(
 
     Give `specialist_id` for one specialist, or `profession` for every specialist of that profession whom
     the type allows. Slots respect the weekly hours, absences, other consultations with their buffers, the
-    busy times of the specialist's own connected calendar and the minimum notice. `start` and `end` need an offset; the span is bounded.
+    busy times of the specialist's own connected calendar and the minimum notice. `start` and `end` need an
+    offset; the span is bounded.
     """
     policy = _policy(state)
     found = await services.find_slots(
