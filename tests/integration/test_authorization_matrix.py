@@ -68,6 +68,9 @@ AVAILABILITY_FORMS = {
     "POST /availability/absences",
     "POST /availability/extra",
     "POST /availability/overrides/{override_id}/delete",
+    "POST /availability/calendar",
+    "POST /availability/calendar/sync",
+    "POST /availability/calendar/delete",
 }
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
@@ -422,6 +425,13 @@ RULES: dict[str, Rule] = {
         call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
     "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar": Rule(call("POST", "/availability/calendar"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar/sync": Rule(
+        call("POST", "/availability/calendar/sync"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /availability/calendar/delete": Rule(
+        call("POST", "/availability/calendar/delete"), REFUSED, REFUSED, anonymous=403
+    ),
     "POST /availability/overrides/{override_id}/delete": Rule(
         call("POST", f"/availability/overrides/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),

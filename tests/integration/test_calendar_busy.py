@@ -46,6 +46,7 @@ from tests.conftest import (
     login,
     next_dst_changes,
 )
+from tests.integration.test_ui import DE, csrf_of, sign_in, text_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 USER, PASSWORD = "doctor", "radicale app password"
@@ -492,3 +493,53 @@ async def test_the_arq_worker_reads_a_calendar_that_is_due(
     source, count = await _state(sessionmaker, source_id)
     assert source.last_synced_at is not None
     assert count > 0
+
+
+# --- the availability page ---------------------------------------------------------------------------------
+
+
+async def test_the_availability_page_connects_reads_shows_the_error_and_disconnects(
+    app: httpx.AsyncClient, world: World, radicale: Radicale, week: Week
+) -> None:
+    a = DE["availability"]
+    url = make_calendar(radicale, week)
+    await sign_in(app, world.specialist)
+    page = await app.get("/availability")
+    assert a["calendar_none"] in text_of(page)
+    # A password without a user name, and a URL that is not http(s), are said by their fields; the URL is kept.
+    refused = await app.post(
+        "/availability/calendar", data={"csrf_token": csrf_of(page), "kind": "caldav", "url": url, "password": "x"}
+    )
+    assert refused.status_code == 422
+    assert a["calendar_username_missing"] in text_of(refused)
+    assert 'aria-describedby="calendar_username-error"' in refused.text
+    assert f'value="{url}"' in refused.text
+    refused = await app.post(
+        "/availability/calendar", data={"csrf_token": csrf_of(page), "kind": "ics", "url": "ftp://x.example/a"}
+    )
+    assert refused.status_code == 422
+    assert a["calendar_url_invalid"] in text_of(refused)
+
+    form = {"csrf_token": csrf_of(page), "kind": "caldav", "url": url, "username": USER, "password": PASSWORD}
+    connected = await app.post("/availability/calendar", data=form)
+    assert connected.status_code == 303, connected.text
+    shown = await app.get(connected.headers["location"])
+    assert a["calendar_saved"] in text_of(shown)
+    assert url in text_of(shown)
+    assert a["calendar_never"] not in text_of(shown)  # read at once
+    assert PASSWORD not in shown.text
+    assert 'role="alert"' not in shown.text
+    assert "Privat" not in shown.text  # nothing of the events themselves
+
+    radicale.stop()
+    read = await app.post("/availability/calendar/sync", data={"csrf_token": csrf_of(shown)})
+    assert read.status_code == 303
+    failed = await app.get(read.headers["location"])
+    assert 'role="alert"' in failed.text
+    assert "the calendar server could not be reached" in text_of(failed)
+
+    removed = await app.post("/availability/calendar/delete", data={"csrf_token": csrf_of(failed)})
+    assert removed.status_code == 303
+    gone = await app.get(removed.headers["location"])
+    assert a["calendar_removed"] in text_of(gone)
+    assert a["calendar_none"] in text_of(gone)
