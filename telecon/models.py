@@ -17,6 +17,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     IdempotencyKey,
 )
+from telecon.waitlist.models import WaitlistEntry
 from telecon.webhooks.models import WebhookSubscription
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "OutcomeVersion",
     "Participant",
     "User",
+    "WaitlistEntry",
     "WebSession",
     "WebhookSubscription",
 ]

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     min_notice_minutes: int = Field(default=120, ge=0)
     max_slot_search_days: int = Field(default=62, ge=1)
+    waitlist_hold_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
+    """How long a slot found for a waitlist entry is held for its coach to confirm."""
     join_opens_minutes: int = Field(default=15, ge=0)
     join_closes_minutes: int = Field(default=30, ge=0)
 

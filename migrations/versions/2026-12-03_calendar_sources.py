@@ -1,7 +1,7 @@
 """a specialist's own calendar (CalDAV or ICS URL) and its busy periods
 
 Revision ID: 0010_calendar_sources
-Revises: 0008_web_sessions
+Revises: 0009_waitlist
 Create Date: 2026-12-03 21:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_calendar_sources"
-down_revision: str | None = "0008_web_sessions"
+down_revision: str | None = "0009_waitlist"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

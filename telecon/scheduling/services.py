@@ -31,6 +31,7 @@ from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.links import JoinLinks
 from telecon.scheduling.models import (
+    BOOKED,
     LONGEST_BUFFER,
     LONGEST_CONSULTATION,
     Attendee,
@@ -42,6 +43,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     OverrideKind,
 )
+from telecon.settings import Settings
 
 BOOKERS = (Role.admin, Role.coach)
 LIST_LIMIT = 500
@@ -56,6 +58,18 @@ class SchedulingPolicy:
     max_search_span: timedelta = timedelta(days=62)
     reminder_leads: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
     """How long before the start participants and guests are reminded."""
+    hold_for: timedelta = timedelta(hours=2)
+    """How long a waitlist's hold keeps a slot for its coach to confirm (``telecon.waitlist``)."""
+
+    @classmethod
+    def of(cls, settings: Settings, links: JoinLinks) -> SchedulingPolicy:
+        return cls(
+            links=links,
+            min_notice=timedelta(minutes=settings.min_notice_minutes),
+            max_search_span=timedelta(days=settings.max_slot_search_days),
+            reminder_leads=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
+            hold_for=timedelta(minutes=settings.waitlist_hold_minutes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +169,47 @@ async def find_slots(
     profession: Profession | None = None,
     now: datetime | None = None,
 ) -> list[Slot]:
+    """Free slots of one specialist or of every specialist of a profession the type allows, soonest first."""
+    return await slots_of(
+        session,
+        actor.organization_id,
+        policy,
+        consultation_type_id=consultation_type_id,
+        start=start,
+        end=end,
+        specialist_id=specialist_id,
+        profession=profession,
+        now=now,
+    )
+
+
+async def slots_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    policy: SchedulingPolicy,
+    *,
+    consultation_type_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    specialist_id: uuid.UUID | None = None,
+    profession: Profession | None = None,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """``find_slots`` for an organization rather than a caller (the waitlist's search runs in the worker).
+
+    ``language``: of a profession's specialists only those who speak it.
+    """
     _check_range(start, end, policy)
     if (specialist_id is None) == (profession is None):
         raise BadRequest("give either specialist_id or profession", field="specialist_id")
-    consultation_type = await get_consultation_type(session, actor.organization_id, consultation_type_id)
+    consultation_type = await get_consultation_type(session, organization_id, consultation_type_id)
     if specialist_id is not None:
-        specialists = [await organizations.get_specialist(session, actor.organization_id, specialist_id)]
+        specialists = [await organizations.get_specialist(session, organization_id, specialist_id)]
     else:
-        specialists = await organizations.list_specialists(session, actor.organization_id, profession=profession)
+        specialists = await organizations.list_specialists(
+            session, organization_id, profession=profession, language=language
+        )
     specialists = [s for s in specialists if type_allows(consultation_type.professions, s.profession)]
     if not specialists:
         return []
@@ -441,7 +488,7 @@ def visible_join_url(links: JoinLinks, actor: Actor, attendee: Attendee) -> str 
 
 
 def _visible(actor: Actor) -> Select[Consultation]:
-    query = select(Consultation).where(Consultation.organization_id == actor.organization_id)
+    query = select(Consultation).where(Consultation.organization_id == actor.organization_id, BOOKED)
     if actor.role is Role.specialist:
         query = query.where(Consultation.specialist_id == actor.user_id)
     return query

@@ -86,6 +86,13 @@ NOT_IN_SCHEMA = {
     "POST /specialist/calendar-feed",
     "POST /specialist/calendar-feed/revoke",
 }
+# The waitlist page (telecon/ui/waitlist.py).
+NOT_IN_SCHEMA |= {
+    "GET /waitlist",
+    "POST /waitlist",
+    "POST /waitlist/{entry_id}/confirm",
+    "POST /waitlist/{entry_id}/withdraw",
+}
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {
     "POST /api/v1/auth/login",
