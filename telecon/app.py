@@ -23,6 +23,7 @@ from telecon.access import Actor
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
+from telecon.calendars import routes as calendar_routes
 from telecon.clock import Clock, system_clock
 from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
@@ -221,6 +222,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             scheduling_routes.add_override,
             scheduling_routes.remove_override,
             scheduling_routes.list_overrides,
+            calendar_routes.connect_calendar,
+            calendar_routes.get_calendar,
+            calendar_routes.sync_calendar,
+            calendar_routes.disconnect_calendar,
             scheduling_routes.find_slots,
             scheduling_routes.book_consultation,
             scheduling_routes.list_consultations,

@@ -2,6 +2,7 @@
 
 from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
+from telecon.calendars.models import BusyPeriod, CalendarSource
 from telecon.db import Base
 from telecon.notifications.feeds import CalendarFeed
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User, WebSession
@@ -25,7 +26,9 @@ __all__ = [
     "AvailabilityOverride",
     "AvailabilityRule",
     "Base",
+    "BusyPeriod",
     "CalendarFeed",
+    "CalendarSource",
     "CaseFileEntry",
     "Consent",
     "Consultation",

@@ -15,6 +15,8 @@ Two kinds of work, each one function that both ways of running call:
   and sent mail past its retention are removed; join records (who opened a link, when) are forgotten 90 days after the
   consultation, and participants whose participation ended ``participant_retention_days`` ago are erased
   (``telecon.rights``).
+- ``sync_calendars``: every ``calendar_sync_minutes``, the specialists' own calendars are read into busy
+  periods (``telecon.calendars.services.sync_due``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.auth import services as auth
 from telecon.auth import throttle
+from telecon.calendars import services as calendars
 from telecon.clock import Clock, system_clock
+from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
 from telecon.logs import new_request_id, request_id
 from telecon.notifications.relay import Outcome, Relay, purge_sent
@@ -49,6 +53,8 @@ log = logging.getLogger("telecon.worker")
 IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
 HOUSEKEEPING_INTERVAL = 600.0
 WAITLIST_INTERVAL = 60.0
+CALENDAR_POLL_SECONDS = 60.0
+"""How often the in-process loop looks for calendars due (each is read every ``calendar_sync_minutes``)."""
 
 
 async def run_waitlist(
@@ -112,6 +118,14 @@ async def deliver_batch(relay: Relay, clock: Clock, *, limit: int) -> list[Outco
 async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
     clock: Clock = ctx["clock"]
     return await run_housekeeping(ctx["sessionmaker"], ctx["settings"], now=clock())
+
+
+async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
+    clock: Clock = ctx["clock"]
+    settings: Settings = ctx["settings"]
+    keys = ctx.get("key_ring") or KeyRing.from_settings(settings)
+    every = timedelta(minutes=settings.calendar_sync_minutes)
+    return await calendars.sync_due(ctx["sessionmaker"], keys, now=clock(), every=every)
 
 
 async def waitlist_sweep(ctx: dict[str, Any]) -> dict[str, int]:
@@ -189,6 +203,7 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
     return {
         "functions": [
             housekeeping,
+            sync_calendars,
             waitlist_sweep,
             func(
                 deliver_message,
@@ -199,6 +214,8 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
         ],
         "cron_jobs": [
             cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True),
+            # Every minute, but each source only when ``calendar_sync_minutes`` have passed since its last read.
+            cron(sync_calendars, second=29, run_at_startup=True, unique=True),
             cron(waitlist_sweep, second=41, run_at_startup=True),
         ],
         "on_startup": startup,
@@ -219,8 +236,8 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
 
 
 class InProcessJobs:
-    """Runs the worker's jobs inside the web process when no Redis is configured: the relay, the waitlist's sweep
-    and housekeeping."""
+    """Runs the worker's jobs inside the web process when no Redis is configured: the relay, the waitlist's sweep,
+    the calendar sync and housekeeping."""
 
     def __init__(
         self,
@@ -245,6 +262,17 @@ class InProcessJobs:
             except Exception:
                 log.exception("in-process housekeeping failed; trying again later")
             await self._pause(HOUSEKEEPING_INTERVAL)
+
+    async def _calendars(self) -> None:
+        every = timedelta(minutes=self._settings.calendar_sync_minutes)
+        keys = KeyRing.from_settings(self._settings)
+        while not self._stopping.is_set():
+            request_id.set(f"calendars-{new_request_id()}")
+            try:
+                await calendars.sync_due(self._sessionmaker, keys, now=self._clock(), every=every)
+            except Exception:
+                log.exception("the in-process calendar sync failed; trying again later")
+            await self._pause(CALENDAR_POLL_SECONDS)
 
     async def _waitlist(self) -> None:
         while not self._stopping.is_set():
@@ -278,6 +306,7 @@ class InProcessJobs:
             asyncio.create_task(self._housekeeping(), name="telecon-housekeeping"),
             asyncio.create_task(self._waitlist(), name="telecon-waitlist"),
             asyncio.create_task(self._relay(), name="telecon-relay"),
+            asyncio.create_task(self._calendars(), name="telecon-calendars"),
         ]
 
     async def stop(self, grace: float = 0) -> None:

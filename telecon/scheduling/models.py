@@ -11,6 +11,8 @@ from telecon.db import Base, IdMixin, enum_column, utcnow
 
 LONGEST_CONSULTATION = timedelta(minutes=480)
 """The longest duration a consultation type may have."""
+LONGEST_BUFFER = timedelta(minutes=240)
+"""The longest buffer after a consultation a type may have (``ConsultationTypeCreate.buffer_minutes``)."""
 
 
 class ConsultationStatus(enum.StrEnum):

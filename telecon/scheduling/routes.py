@@ -189,8 +189,9 @@ async def find_slots(
     """Find free start times for a consultation type.
 
     Give `specialist_id` for one specialist, or `profession` for every specialist of that profession whom
-    the type allows. Slots respect the weekly hours, absences, other consultations with their buffers and
-    the minimum notice. `start` and `end` need an offset; the span is bounded.
+    the type allows. Slots respect the weekly hours, absences, other consultations with their buffers, the
+    busy times of the specialist's own connected calendar and the minimum notice. `start` and `end` need an
+    offset; the span is bounded.
     """
     policy = policy_of(state)
     found = await services.find_slots(

@@ -68,6 +68,9 @@ AVAILABILITY_FORMS = {
     "POST /availability/absences",
     "POST /availability/extra",
     "POST /availability/overrides/{override_id}/delete",
+    "POST /availability/calendar",
+    "POST /availability/calendar/sync",
+    "POST /availability/calendar/delete",
 }
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
@@ -223,6 +226,23 @@ async def removable_hours(owner: Owner, fresh: Fresh, client: httpx.AsyncClient)
     made = await client.post(added.path, json=added.json, headers=await login(client, owner.world.specialist))
     assert made.status_code == 201, made.text
     return Call("DELETE", f"{added.path}/{made.json()['id']}")
+
+
+UNREACHABLE_CALENDAR = {"kind": "ics", "url": "http://127.0.0.1:9/calendar.ics"}
+"""A calendar on loopback's discard port: every read fails at once (connection refused), and says so."""
+
+
+async def connected_calendar(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """The owner's specialist has connected a calendar; the call reads it now."""
+    path = f"/api/v1/specialists/{owner.world.specialist_id}/calendar"
+    made = await client.put(path, json=UNREACHABLE_CALENDAR, headers=await login(client, owner.world.specialist))
+    assert made.status_code == 200, made.text
+    return Call("POST", path + "/sync")
+
+
+async def removable_calendar(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    connected = await connected_calendar(owner, fresh, client)
+    return Call("DELETE", connected.path.removesuffix("/sync"))
 
 
 async def slots(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
@@ -466,6 +486,13 @@ RULES: dict[str, Rule] = {
         call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
     "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar": Rule(call("POST", "/availability/calendar"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar/sync": Rule(
+        call("POST", "/availability/calendar/sync"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /availability/calendar/delete": Rule(
+        call("POST", "/availability/calendar/delete"), REFUSED, REFUSED, anonymous=403
+    ),
     "POST /availability/overrides/{override_id}/delete": Rule(
         call("POST", f"/availability/overrides/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
@@ -551,6 +578,15 @@ RULES: dict[str, Rule] = {
     "DELETE /api/v1/specialists/{specialist_id}/overrides/{override_id}": Rule(
         removable_hours, (403, 403, 204), NOBODY_ELSE
     ),
+    # The specialist's own connected calendar (telecon/calendars): theirs alone, to see as to change.
+    "PUT /api/v1/specialists/{specialist_id}/calendar": Rule(
+        call("PUT", SPECIALIST + "/calendar", json=UNREACHABLE_CALENDAR), (403, 403, 200), NOBODY_ELSE
+    ),
+    "GET /api/v1/specialists/{specialist_id}/calendar": Rule(
+        call("GET", SPECIALIST + "/calendar"), (403, 403, 200), NOBODY_ELSE
+    ),
+    "POST /api/v1/specialists/{specialist_id}/calendar/sync": Rule(connected_calendar, (403, 403, 200), NOBODY_ELSE),
+    "DELETE /api/v1/specialists/{specialist_id}/calendar": Rule(removable_calendar, (403, 403, 204), NOBODY_ELSE),
     "GET /api/v1/slots": Rule(slots, EVERYONE, NOBODY_ELSE),
     "GET /api/v1/consultations": Rule(call("GET", "/api/v1/consultations"), EVERYONE, EVERYONE),
     "POST /api/v1/consultations": Rule(book, (201, 201, 403), STAFF_ELSE_NOT_FOUND),

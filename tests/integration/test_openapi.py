@@ -73,6 +73,9 @@ NOT_IN_SCHEMA = {
     "POST /admin/webhooks/{webhook_id}/delete",
     "GET /admin/audit",
     "POST /availability/extra",
+    "POST /availability/calendar",
+    "POST /availability/calendar/sync",
+    "POST /availability/calendar/delete",
     "POST /availability/overrides/{override_id}/delete",
     # The specialist's pages (telecon/ui/specialist.py).
     "GET /consultations/{consultation_id}/outcome",
