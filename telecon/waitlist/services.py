@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from telecon.audit import services as audit
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations.models import Organization, Profession
 from telecon.outbox import messages as outbox
-from telecon.outbox.models import Topic
+from telecon.outbox.models import OutboxMessage, OutboxStatus, Topic
 from telecon.participants import services as participants
 from telecon.participants.models import ConsentKind
 from telecon.scheduling import booking
@@ -180,7 +180,7 @@ async def confirm(
         raise Conflict("the hold has run out; the slot may be offered to someone else", field="entry_id")
     hold = await session.get_one(Consultation, entry.hold_id)
     slot = (hold.specialist_id, hold.consultation_type_id, hold.starts_at)
-    await session.execute(delete(Consultation).where(Consultation.id == hold.id))
+    await _drop_hold(session, hold.id)
     booked = await booking.book_consultation(
         session,
         actor,
@@ -222,10 +222,22 @@ async def _lock(session: AsyncSession, actor: Actor, entry_id: uuid.UUID) -> Wai
 async def _release(session: AsyncSession, entry: WaitlistEntry, status: WaitlistStatus, *, now: datetime) -> None:
     """End an open entry; its hold, if any, is deleted (with the offer's email if that is still pending)."""
     if entry.hold_id is not None:
-        await session.execute(
-            delete(Consultation).where(Consultation.id == entry.hold_id, Consultation.status == ConsultationStatus.held)
-        )
+        await _drop_hold(session, entry.hold_id)
     entry.status, entry.hold_id, entry.hold_expires_at, entry.ended_at = status, None, None, now
+
+
+async def _drop_hold(session: AsyncSession, hold_id: uuid.UUID) -> None:
+    """Delete a hold's row. Its offer email stays on record, detached from the row: void if not sent yet."""
+    offers = OutboxMessage.consultation_id == hold_id
+    await session.execute(
+        update(OutboxMessage)
+        .where(offers, OutboxMessage.status == OutboxStatus.pending)
+        .values(status=OutboxStatus.void, last_error="the hold ended")
+    )
+    await session.execute(update(OutboxMessage).where(offers).values(consultation_id=None))
+    await session.execute(
+        delete(Consultation).where(Consultation.id == hold_id, Consultation.status == ConsultationStatus.held)
+    )
 
 
 # --- what the worker does ----------------------------------------------------------------------------

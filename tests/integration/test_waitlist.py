@@ -174,6 +174,11 @@ async def test_a_freed_slot_goes_to_the_first_waiting_and_on_expiry_to_the_next(
     assert queue[first["id"]]["status"] == "expired"
     assert queue[second["id"]]["status"] == "held"
     assert queue[second["id"]]["hold"]["start"] == utc_text(berlin_time(DAY, 9, 30))
+    # The first offer stays on record (sent or void), detached from the hold that is gone.
+    async with sessionmaker() as session:
+        offers = (await session.scalars(select(OutboxMessage).where(OutboxMessage.topic == Topic.waitlist_offer))).all()
+    assert len(offers) == 2
+    assert sorted(o.consultation_id is None for o in offers) == [False, True]
     late = await client.post(f"/api/v1/waitlist/{first['id']}/confirm", headers=coach)
     assert_problem(late, 409, "entry_id")
 
