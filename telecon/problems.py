@@ -118,7 +118,12 @@ def database_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        # PostgreSQL's answers while it starts or stops (57P01–57P03) and connection errors (class 08), as
+        # asyncpg raises them inside a generic DBAPIError.
+        code = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        return code.startswith("08") or code in ("57P01", "57P02", "57P03")
     return False
 
 

@@ -59,7 +59,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Executable, Select, String, Table, and_, bindparam, insert, literal, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Caller, Role
@@ -91,7 +91,7 @@ from telecon.scheduling.services import (
     calendar_window,
     check_free,
     get_consultation,
-    is_exclusion_violation,
+    lost_race,
     recipients,
     record_change,
     require_on_grid,
@@ -253,14 +253,14 @@ async def book_consultation(
             await _write_postgresql(session, rows)
         else:
             await _write_sqlite(session, rows)
-    except IntegrityError as error:
-        if idempotency_key is not None:
+    except DBAPIError as error:
+        if idempotency_key is not None and isinstance(error, IntegrityError):
             # Lost a race to the same key: the winner's booking answers, in a fresh transaction.
             await session.rollback()
             stored = await _stored_key(session, actor, idempotency_key)
             if stored is not None and _replay(stored.request_hash, fingerprint):
                 return Booking(await get_consultation(session, actor, stored.consultation_id), False, actor)
-        if is_exclusion_violation(error):
+        if lost_race(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
     return Booking(ConsultationView(consultation, attendees, outbox.emails(emails)), True, actor)

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ScalarSelect, Select, Uuid, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor, Role
@@ -49,6 +49,7 @@ BOOKERS = (Role.admin, Role.coach)
 LIST_LIMIT = 500
 """The most consultations one list answers (``GET /api/v1/consultations``, the FHIR search)."""
 EXCLUSION_VIOLATION = "23P01"
+DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,9 +380,18 @@ async def check_free(
         raise Conflict("the specialist is already booked at this time", field="start")
 
 
-def is_exclusion_violation(error: IntegrityError) -> bool:
+def sqlstate(error: DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE of a database error (asyncpg's ``sqlstate``, psycopg's ``pgcode``), if any."""
     orig = error.orig
-    return EXCLUSION_VIOLATION in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None))
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(code) if code else None
+
+
+def lost_race(error: DBAPIError) -> bool:
+    """Whether a write lost a race for a specialist's time to a concurrent one: the exclusion constraint refused
+    it, or PostgreSQL broke a deadlock between the two by failing this one (a booking into a slot whose hold a
+    confirmation is deleting, while the confirmation books the same slot). Either way: 409, try another time."""
+    return sqlstate(error) in (EXCLUSION_VIOLATION, DEADLOCK_DETECTED)
 
 
 CASE_FILE_KIND = {
@@ -611,8 +621,8 @@ async def reschedule_consultation(
     )
     try:
         await session.flush()
-    except IntegrityError as error:
-        if is_exclusion_violation(error):
+    except DBAPIError as error:
+        if lost_race(error):
             raise Conflict("the specialist is already booked at this time", field="start") from None
         raise
     return await get_consultation(session, actor, consultation.id)

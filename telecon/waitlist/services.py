@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.access import Actor
@@ -43,7 +43,7 @@ from telecon.scheduling import services as scheduling
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.links import new_room_name
 from telecon.scheduling.models import Consultation, ConsultationStatus, ConsultationType
-from telecon.scheduling.services import BOOKERS, SchedulingPolicy, Slot, is_exclusion_violation, type_allows
+from telecon.scheduling.services import BOOKERS, SchedulingPolicy, Slot, lost_race, type_allows
 from telecon.waitlist.models import OPEN_STATUSES, WaitlistEntry, WaitlistStatus
 
 HOLD_ATTEMPTS = 3
@@ -370,8 +370,8 @@ async def _hold(
             async with session.begin_nested():
                 session.add(hold)
                 await session.flush()
-        except IntegrityError as error:
-            if is_exclusion_violation(error):
+        except DBAPIError as error:
+            if lost_race(error):
                 return False
             raise
     else:

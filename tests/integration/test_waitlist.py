@@ -6,6 +6,7 @@ the tests talk about is known. The sweep that the worker runs every minute is ru
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,8 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.access import Actor, Role
+from telecon.errors import Conflict
 from telecon.organizations.models import Profession
 from telecon.outbox.models import OutboxMessage, Topic
+from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks
 from telecon.scheduling.services import SchedulingPolicy, Slot
 from telecon.settings import Settings
@@ -377,3 +381,66 @@ async def test_a_slot_booked_between_search_and_hold_is_refused_by_the_constrain
     shown = (await client.get(f"/api/v1/waitlist/{entry.id}", headers=coach)).json()
     assert shown["status"] == "held"
     assert shown["hold"]["start"] == utc_text(berlin_time(DAY, 9, 30))
+
+
+@pytest.mark.parametrize("database_url", BACKENDS[-1:], indirect=True)  # PostgreSQL when there is one
+async def test_a_booking_racing_a_confirmation_is_a_conflict_not_a_deadlock_error(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database_url: str,
+) -> None:
+    """Found by bench/soak.py: a confirmation deletes its hold and books the slot; a coach books the same slot
+    from an older search at that moment. The booking waits for the hold's deletion, the confirmation then waits
+    for the booking: PostgreSQL fails one of them with a deadlock. That one must answer 409 like any lost race."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: no two bookings are ever in flight together")
+    await only_two_slots(client, world)
+    coach = await login(client, world.coach)
+    entry = (
+        await client.post("/api/v1/waitlist", json=entry_body(world, str(world.participant_id)), headers=coach)
+    ).json()
+    ali = await participant(client, coach, "Ali Beispiel")
+    me = (await client.get("/api/v1/me", headers=coach)).json()
+    actor = Actor(uuid.UUID(me["id"]), world.organization_id, Role.coach)
+    policy = SchedulingPolicy.of(settings, JoinLinks(b"k" * 32, settings.public_url))
+    slot = berlin_time(DAY, 9)
+
+    async def book(session: AsyncSession, participant_id: uuid.UUID) -> str:
+        try:
+            await book_consultation(
+                session,
+                actor,
+                policy,
+                participant_id=participant_id,
+                specialist_id=world.specialist_id,
+                consultation_type_id=world.type_id,
+                starts_at=slot,
+                purpose=None,
+                now=now(),
+            )
+        except Conflict:
+            return "409"
+        return "booked"
+
+    async def other_coach() -> str:
+        async with sessionmaker() as session, session.begin():
+            return await book(session, uuid.UUID(ali))
+
+    async with sessionmaker() as confirming:
+        await confirming.begin()
+        async with sessionmaker() as reading:
+            hold_id = (await reading.get_one(WaitlistEntry, uuid.UUID(entry["id"]))).hold_id
+        assert hold_id is not None
+        await waitlist._drop_hold(confirming, hold_id)  # the confirmation's first step, not committed yet
+        racing = asyncio.create_task(other_coach())
+        await asyncio.sleep(0.5)  # the other booking now waits for the hold's deletion
+        mine = await book(confirming, world.participant_id)
+        if mine == "booked":
+            await confirming.commit()
+        else:
+            await confirming.rollback()
+    theirs = await racing
+    assert "409" in (mine, theirs)
+    assert sorted((mine, theirs)) in (["409", "409"], ["409", "booked"])
