@@ -606,6 +606,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
         outages = await fault_task
         print("traffic over; waiting for the outbox to drain", flush=True)
         still_due = await drain(postgres.url, wait_seconds=args.drain_minutes * 60)
+        apps.stop()  # no relay sends while the outbox and the mailbox are compared
         checks = await invariants(postgres.url, mailbox, tally, outages, still_due)
     finally:
         apps.stop()

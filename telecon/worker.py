@@ -142,16 +142,26 @@ async def deliver_message(ctx: dict[str, Any], message_id: str, lease_until: str
 
 
 async def dispatch(ctx: dict[str, Any]) -> None:
-    """Each worker's dispatcher: claim due rows, queue a job per row; at once again while there are more."""
+    """Each worker's dispatcher: claim due rows, queue a job per row; at once again while there are more.
+
+    It claims only while fewer than ``batch`` jobs wait in Redis. Unbounded, a backlog (a slow mail server, a
+    starved machine) would keep jobs queued past their rows' leases: the rows would be claimed again under new
+    job ids, the old jobs would find their lease gone and skip, and nothing would be sent (seen in CI).
+    """
     relay: Relay = ctx["relay"]
     redis: ArqRedis = ctx["redis"]
     clock: Clock = ctx["clock"]
     settings: Settings = ctx["settings"]
     batch = max(settings.relay_concurrency * 4, 100)
     while True:
+        room = 0
         try:
+            room = batch - int(await redis.zcard(redis.default_queue_name))
+            if room <= 0:
+                await asyncio.sleep(settings.relay_poll_seconds)
+                continue
             claimed_at = clock()
-            ids = await relay.claim(now=claimed_at, limit=batch)
+            ids = await relay.claim(now=claimed_at, limit=room)
             lease_until = (claimed_at + relay.lease).isoformat()
             for message_id in ids:
                 # One job per claim, not per row: a dead worker's job (which arq holds back for minutes)
@@ -162,7 +172,7 @@ async def dispatch(ctx: dict[str, Any]) -> None:
             # The database or Redis is away: the claimed rows come back when their lease ends.
             log.exception("the relay's dispatcher failed; trying again shortly")
             ids = []
-        if len(ids) < batch:
+        if not ids or len(ids) < room:
             await asyncio.sleep(settings.relay_poll_seconds)
 
 

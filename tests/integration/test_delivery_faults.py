@@ -314,6 +314,38 @@ async def test_a_message_voided_while_on_the_wire_is_recorded_as_sent(
         server.stop()
 
 
+async def test_the_dispatcher_claims_nothing_while_redis_holds_a_full_queue(
+    smtp_settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World, arq_redis: ArqRedis
+) -> None:
+    """A backlog in Redis stops further claims (else leases run out in the queue and nothing is ever sent)."""
+    t0 = now()
+    await book(sessionmaker, world, policy_of(smtp_settings), next(weekday_slots()), at=t0)
+    settings = smtp_settings.model_copy(update={"relay_concurrency": 1, "relay_poll_seconds": 0.05})
+    redis = arq_redis
+    await redis.zadd(redis.default_queue_name, {f"backlog-{n}": n for n in range(100)})  # the batch: 100
+    ctx = {"relay": Relay(sessionmaker, settings), "redis": redis, "clock": at(t0), "settings": settings}
+
+    async def claimed() -> int:
+        """Rows leased by a claim: their next attempt moved past the clock's now (the invitation, the event)."""
+        async with sessionmaker() as session:
+            leased = select(func.count()).where(OutboxMessage.next_attempt_at > t0)
+            return int(await session.scalar(leased) or 0)
+
+    dispatcher = asyncio.create_task(worker.dispatch(ctx))
+    try:
+        await asyncio.sleep(0.5)
+        assert await claimed() == 0  # nothing claimed while the queue is full
+        await redis.zremrangebyrank(redis.default_queue_name, 0, 0)  # room for one job
+        await eventually(claimed, "the claim once there is room")
+        await asyncio.sleep(0.3)
+        assert await claimed() == 1  # room for one job: one claim, and the queue is full again
+        assert await redis.zcard(redis.default_queue_name) == 100
+    finally:
+        dispatcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher
+
+
 # --- 3. a permanent refusal ---------------------------------------------------------------------------
 
 
