@@ -253,14 +253,18 @@ class LiveServer:
     """
 
     def __init__(self, settings: Settings, app_clock: Clock = clock, **config_options: Any) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn, never released in between: with tests running in parallel (xdist),
+        # a port that free_port() found free could be taken by another process before uvicorn bound it.
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         options: dict[str, Any] = {"log_level": "warning", "loop": "asyncio", "proxy_headers": False}
         config = uvicorn.Config(
             create_app(settings, clock=app_clock), host="127.0.0.1", port=self.port, **{**options, **config_options}
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -274,6 +278,7 @@ class LiveServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
 
 
 @pytest.fixture
