@@ -46,8 +46,8 @@ def _per_worker(postgres_url: str | None, redis_url: str | None) -> tuple[str | 
     """The PostgreSQL database and Redis db of this pytest-xdist worker (``make test`` runs ``-n auto``).
 
     Workers run side by side, and each empties its database and flushes its Redis db between tests, so none may
-    share them: worker ``gwN`` uses the database ``<name>_gwN`` (created on first use, like ``<name>`` itself
-    must exist) and the Redis db ``<db> - N``, downwards so that CI's db 15 stays the top: 15 for gw0, 14 for gw1.
+    share them: worker ``gwN`` uses the database ``<name>_gwN`` (created when missing) and the Redis db
+    ``<db> - N``, counting down so that CI's db 15 stays the top one: 15 for gw0, 14 for gw1.
     A run without xdist (``pytest`` alone) uses both URLs as given.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... set by xdist in each worker
@@ -71,9 +71,10 @@ POSTGRES_URL, REDIS_URL = _per_worker(
 )
 TEST_PASSWORD = "correct horse battery staple"
 # The seeded staff's hash: argon2id as the service stores it, but at the lowest cost. verify() takes the cost
-# from the hash, so each of the suite's thousands of logins takes microseconds instead of tens of milliseconds
-# of CPU at RFC 9106's 64 MiB (a quarter of the suite's time went there). Passwords the tests set through the
-# API are hashed by the service's own hasher at full cost, and unknown emails still verify its dummy hash.
+# from the hash, so each of the suite's many logins takes microseconds instead of tens of milliseconds of CPU
+# at RFC 9106's 64 MiB (test_access.py and test_ui_sessions.py took 33 s of CPU with the full cost, 21 s with
+# this). Passwords the tests set through the API get the service's own full-cost hash, and unknown emails
+# still verify its dummy hash.
 TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
