@@ -23,6 +23,7 @@ from telecon.access import Actor
 from telecon.audit import routes as audit_routes
 from telecon.auth import routes as auth_routes
 from telecon.auth.services import LoginPolicy
+from telecon.calendars import routes as calendar_routes
 from telecon.clock import Clock, system_clock
 from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
@@ -51,10 +52,12 @@ from telecon.ui import participants as ui_participants
 from telecon.ui import routes as ui_routes
 from telecon.ui import sheet as ui_sheet
 from telecon.ui import specialist as ui_specialist
+from telecon.ui import waitlist as ui_waitlist
 from telecon.ui.sessions import Sessions
 from telecon.video import routes as video_routes
 from telecon.video.jitsi import JitsiConfig
 from telecon.video.services import VideoPolicy
+from telecon.waitlist import routes as waitlist_routes
 from telecon.web import (
     MAX_BODY_BYTES,
     TeleconRequest,
@@ -163,12 +166,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             await engine.dispose()
 
     links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
-    policy = SchedulingPolicy(
-        links=links,
-        min_notice=timedelta(minutes=settings.min_notice_minutes),
-        max_search_span=timedelta(days=settings.max_slot_search_days),
-        reminder_leads=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
-    )
+    policy = SchedulingPolicy.of(settings, links)
     feed_policy = FeedPolicy(
         links=FeedLinks(derive_feed_key(settings.secret_key.get_secret_value()), settings.public_url),
         join_links=links,
@@ -192,6 +190,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             ui_admin.routes,
             ui_specialist.routes,
             ui_sheet.routes,
+            ui_waitlist.routes,
             openapi.static_files(),
             health,
             ready,
@@ -223,6 +222,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             scheduling_routes.add_override,
             scheduling_routes.remove_override,
             scheduling_routes.list_overrides,
+            calendar_routes.connect_calendar,
+            calendar_routes.get_calendar,
+            calendar_routes.sync_calendar,
+            calendar_routes.disconnect_calendar,
             scheduling_routes.find_slots,
             scheduling_routes.book_consultation,
             scheduling_routes.list_consultations,
@@ -230,6 +233,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             scheduling_routes.reschedule_consultation,
             scheduling_routes.cancel_consultation,
             scheduling_routes.resend_invitation,
+            waitlist_routes.add_to_waitlist,
+            waitlist_routes.list_waitlist,
+            waitlist_routes.get_waitlist_entry,
+            waitlist_routes.confirm_hold,
+            waitlist_routes.withdraw_from_waitlist,
             audit_routes.list_audit_events,
             video_routes.join_info,
             video_routes.join_page,

@@ -104,6 +104,7 @@ async def _demo(settings: Settings) -> None:
 
 
 async def _reencrypt_notes(settings: Settings) -> int:
+    from telecon.calendars.services import SEALED_PASSWORDS
     from telecon.crypto import KeyRing
     from telecon.outcomes.keys import SEALED_NOTES
     from telecon.rotation import reencrypt
@@ -113,7 +114,11 @@ async def _reencrypt_notes(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     left = 0
     try:
-        for sealed, what in ((SEALED_NOTES, "clinical notes"), (SEALED_SECRETS, "webhook secrets")):
+        for sealed, what in (
+            (SEALED_NOTES, "clinical notes"),
+            (SEALED_SECRETS, "webhook secrets"),
+            (SEALED_PASSWORDS, "calendar passwords"),
+        ):
             reencrypted, unchanged = await reencrypt(make_sessionmaker(engine), keys, sealed)
             print(f"re-encrypted {reencrypted} {what} under the current key {keys.current_id}")
             if unchanged:

@@ -15,6 +15,7 @@ from telecon.participants.models import CaseFileKind, Consent, ConsentKind, Part
 from telecon.participants.services import case_file_entry
 from telecon.passwords import hash_password
 from telecon.scheduling.models import AvailabilityRule, ConsultationType
+from telecon.waitlist.models import WaitlistEntry, WaitlistStatus
 
 DEMO_ORGANIZATION = "Jobcenter Demo (Service Point Gesundheit und Arbeit)"
 DEMO_PHONE = "030 5555 0100"
@@ -76,15 +77,16 @@ async def _seed(session: AsyncSession, organization_id: uuid.UUID) -> None:
             session.add_all(
                 AvailabilityRule(specialist_id=user.id, weekday=d, start_time=a, end_time=b) for d, a, b in WEEKLY
             )
+    first_consultation = ConsultationType(
+        organization_id=organization_id,
+        name="Erstgespräch (30 Minuten)",
+        duration_minutes=30,
+        buffer_minutes=10,
+        professions=[],
+    )
     session.add_all(
         [
-            ConsultationType(
-                organization_id=organization_id,
-                name="Erstgespräch (30 Minuten)",
-                duration_minutes=30,
-                buffer_minutes=10,
-                professions=[],
-            ),
+            first_consultation,
             ConsultationType(
                 organization_id=organization_id,
                 # A neutral name: it is what invitations and calendar entries show.
@@ -129,5 +131,18 @@ async def _seed(session: AsyncSession, organization_id: uuid.UUID) -> None:
                     CaseFileKind.consent_recorded,
                     author_id=coach.id,
                     data={"consent": kind.value, "granted": True},
+                )
+            )
+        if index == 0:
+            # Waiting for a physician: the first sweep holds Dr. Weber's next slot, shown on the coach's home page.
+            await session.flush()
+            session.add(
+                WaitlistEntry(
+                    organization_id=organization_id,
+                    participant_id=participant.id,
+                    consultation_type_id=first_consultation.id,
+                    profession=Profession.physician,
+                    created_by_id=coach.id,
+                    status=WaitlistStatus.waiting,
                 )
             )

@@ -2,6 +2,7 @@
 
 from telecon.audit.models import AuditEvent
 from telecon.auth.models import FailedAttempt, KnownAddress
+from telecon.calendars.models import BusyPeriod, CalendarSource
 from telecon.db import Base
 from telecon.notifications.feeds import CalendarFeed
 from telecon.organizations.models import Membership, MembershipInvitation, Organization, User, WebSession
@@ -16,6 +17,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     IdempotencyKey,
 )
+from telecon.waitlist.models import WaitlistEntry
 from telecon.webhooks.models import WebhookSubscription
 
 __all__ = [
@@ -24,7 +26,9 @@ __all__ = [
     "AvailabilityOverride",
     "AvailabilityRule",
     "Base",
+    "BusyPeriod",
     "CalendarFeed",
+    "CalendarSource",
     "CaseFileEntry",
     "Consent",
     "Consultation",
@@ -40,6 +44,7 @@ __all__ = [
     "OutcomeVersion",
     "Participant",
     "User",
+    "WaitlistEntry",
     "WebSession",
     "WebhookSubscription",
 ]

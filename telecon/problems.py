@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from telecon.errors import DomainError, InvalidInput, TooManyRequests
 from telecon.schemas import PATTERN_HINTS
@@ -109,9 +110,30 @@ def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return response
 
 
+DATABASE_RETRY_SECONDS = 5
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached now (down, restarting, a cut connection)."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
+    return False
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # Logged with the path template, not the URL or the body: both can carry personal data.
     route = request.scope.get("path_template", "?")
+    if database_unreachable(exc):
+        # Not a bug: the transaction was rolled back, and the same request can simply be sent again.
+        log.warning("the database is unreachable (%s) on %s %s", type(exc).__name__, request.method, route)
+        return problem(
+            503,
+            "Service unavailable",
+            "the database cannot be reached right now; nothing was saved, please try again shortly",
+            retry_after=DATABASE_RETRY_SECONDS,
+        )
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route, exc_info=exc)
     return problem(500, "Internal server error", "something went wrong on our side; nothing was saved")
 

@@ -77,8 +77,13 @@ class Settings(BaseSettings):
     relay_concurrency: int = Field(default=32, ge=1, le=1000)
     """Messages one relay process sends at once (in-process loop and each arq worker alike)."""
 
+    calendar_sync_minutes: int = Field(default=5, ge=1, le=1440)
+    """How often the worker reads each specialist's own calendar (CalDAV or ICS URL) for busy times."""
+
     min_notice_minutes: int = Field(default=120, ge=0)
     max_slot_search_days: int = Field(default=62, ge=1)
+    waitlist_hold_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
+    """How long a slot found for a waitlist entry is held for its coach to confirm."""
     join_opens_minutes: int = Field(default=15, ge=0)
     join_closes_minutes: int = Field(default=30, ge=0)
 

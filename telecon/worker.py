@@ -10,10 +10,13 @@ Two kinds of work, each one function that both ways of running call:
   only after its own in-progress timeout (the longest job timeout + 10 s, minutes), but the row is claimed
   again as soon as its lease ends, under a new job id, and the old job, when it finally runs, does nothing.
   Retries and their backoff live on the row, not in Redis: a lost Redis loses no mail.
+- ``waitlist``: every minute, holds past their time end and free slots go to waiting entries (``telecon.waitlist``).
 - ``housekeeping``: expired login throttles and staff web sessions, idempotency keys past their replay window
   and sent mail past its retention are removed; join records (who opened a link, when) are forgotten 90 days after the
   consultation, and participants whose participation ended ``participant_retention_days`` ago are erased
   (``telecon.rights``).
+- ``sync_calendars``: every ``calendar_sync_minutes``, the specialists' own calendars are read into busy
+  periods (``telecon.calendars.services.sync_due``).
 """
 
 from __future__ import annotations
@@ -33,17 +36,37 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.auth import services as auth
 from telecon.auth import throttle
+from telecon.calendars import services as calendars
 from telecon.clock import Clock, system_clock
+from telecon.crypto import KeyRing
 from telecon.db import make_engine, make_sessionmaker
 from telecon.logs import new_request_id, request_id
 from telecon.notifications.relay import Outcome, Relay, purge_sent
 from telecon.rights import services as rights
+from telecon.scheduling.links import JoinLinks, derive_link_key
 from telecon.scheduling.models import IdempotencyKey
+from telecon.scheduling.services import SchedulingPolicy
 from telecon.settings import Settings
+from telecon.waitlist import services as waitlist
 
 log = logging.getLogger("telecon.worker")
 IDEMPOTENCY_REPLAY_WINDOW = timedelta(hours=24)
 HOUSEKEEPING_INTERVAL = 600.0
+WAITLIST_INTERVAL = 60.0
+CALENDAR_POLL_SECONDS = 60.0
+"""How often the in-process loop looks for calendars due (each is read every ``calendar_sync_minutes``)."""
+
+
+async def run_waitlist(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, now: datetime
+) -> dict[str, int]:
+    """One sweep of the waitlist: holds past their time end, entries past their latest day end, slots are offered."""
+    links = JoinLinks(derive_link_key(settings.secret_key.get_secret_value()), settings.public_url)
+    async with sessionmaker() as session, session.begin():
+        done = await waitlist.sweep(session, SchedulingPolicy.of(settings, links), now=now)
+    if any(done.values()):
+        log.info("waitlist %s", done)
+    return done
 
 
 async def run_housekeeping(
@@ -95,6 +118,19 @@ async def deliver_batch(relay: Relay, clock: Clock, *, limit: int) -> list[Outco
 async def housekeeping(ctx: dict[str, Any]) -> dict[str, int]:
     clock: Clock = ctx["clock"]
     return await run_housekeeping(ctx["sessionmaker"], ctx["settings"], now=clock())
+
+
+async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
+    clock: Clock = ctx["clock"]
+    settings: Settings = ctx["settings"]
+    keys = ctx.get("key_ring") or KeyRing.from_settings(settings)
+    every = timedelta(minutes=settings.calendar_sync_minutes)
+    return await calendars.sync_due(ctx["sessionmaker"], keys, now=clock(), every=every)
+
+
+async def waitlist_sweep(ctx: dict[str, Any]) -> dict[str, int]:
+    clock: Clock = ctx["clock"]
+    return await run_waitlist(ctx["sessionmaker"], ctx["settings"], now=clock())
 
 
 async def deliver_message(ctx: dict[str, Any], message_id: str, lease_until: str | None = None) -> str:
@@ -167,6 +203,8 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
     return {
         "functions": [
             housekeeping,
+            sync_calendars,
+            waitlist_sweep,
             func(
                 deliver_message,
                 keep_result=0,  # the row holds the outcome; no result key, so a row can be queued again later
@@ -174,7 +212,12 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
                 max_tries=1000,
             ),
         ],
-        "cron_jobs": [cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True)],
+        "cron_jobs": [
+            cron(housekeeping, minute={0, 10, 20, 30, 40, 50}, second=17, run_at_startup=True),
+            # Every minute, but each source only when ``calendar_sync_minutes`` have passed since its last read.
+            cron(sync_calendars, second=29, run_at_startup=True, unique=True),
+            cron(waitlist_sweep, second=41, run_at_startup=True),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "on_job_start": job_started,
@@ -193,7 +236,8 @@ def worker_settings(settings: Settings, clock: Clock = system_clock, **ctx: Any)
 
 
 class InProcessJobs:
-    """Runs the worker's jobs inside the web process when no Redis is configured: the relay and housekeeping."""
+    """Runs the worker's jobs inside the web process when no Redis is configured: the relay, the waitlist's sweep,
+    the calendar sync and housekeeping."""
 
     def __init__(
         self,
@@ -219,6 +263,26 @@ class InProcessJobs:
                 log.exception("in-process housekeeping failed; trying again later")
             await self._pause(HOUSEKEEPING_INTERVAL)
 
+    async def _calendars(self) -> None:
+        every = timedelta(minutes=self._settings.calendar_sync_minutes)
+        keys = KeyRing.from_settings(self._settings)
+        while not self._stopping.is_set():
+            request_id.set(f"calendars-{new_request_id()}")
+            try:
+                await calendars.sync_due(self._sessionmaker, keys, now=self._clock(), every=every)
+            except Exception:
+                log.exception("the in-process calendar sync failed; trying again later")
+            await self._pause(CALENDAR_POLL_SECONDS)
+
+    async def _waitlist(self) -> None:
+        while not self._stopping.is_set():
+            request_id.set(f"waitlist-{new_request_id()}")
+            try:
+                await run_waitlist(self._sessionmaker, self._settings, now=self._clock())
+            except Exception:
+                log.exception("the in-process waitlist sweep failed; trying again shortly")
+            await self._pause(WAITLIST_INTERVAL)
+
     async def _relay(self) -> None:
         limit = self._settings.relay_concurrency
         while not self._stopping.is_set():
@@ -240,7 +304,9 @@ class InProcessJobs:
         self._stopping = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._housekeeping(), name="telecon-housekeeping"),
+            asyncio.create_task(self._waitlist(), name="telecon-waitlist"),
             asyncio.create_task(self._relay(), name="telecon-relay"),
+            asyncio.create_task(self._calendars(), name="telecon-calendars"),
         ]
 
     async def stop(self, grace: float = 0) -> None:

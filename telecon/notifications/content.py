@@ -108,6 +108,8 @@ class Facts:
     """The reader's: a staff member's own zone, else the organization's."""
     email_consented: bool | None
     """The participant's latest ``email_contact`` entry (asked again now: consent can be withdrawn meanwhile)."""
+    payload: dict[str, Any]
+    """The row's own facts: a waitlist offer's ``hold_expires_at``."""
 
     @property
     def may_email(self) -> bool:
@@ -146,6 +148,7 @@ def _facts_query() -> Select[*tuple[Any, ...]]:
         "email_consented": participants.latest_consent(
             Consultation.participant_id, ConsentKind.email_contact
         ).correlate(Consultation),
+        "payload": OutboxMessage.payload,
     }
     return (
         select(*(column.label(name) for name, column in columns.items()))
@@ -181,6 +184,9 @@ def stale_reason(facts: Facts) -> str | None:
         return "the attendee has no address or no consent to email contact any more"
     if facts.topic in (Topic.cancelled, Topic.outcome_recorded):
         return None  # news of an ended consultation
+    if facts.topic == Topic.waitlist_offer:
+        # The hold's row is deleted when it ends; while it is there, the offer stands.
+        return None if facts.consultation_status is ConsultationStatus.held else "the hold has ended"
     if facts.consultation_status is not ConsultationStatus.scheduled:
         return f"the consultation is {facts.consultation_status.value}"
     if facts.topic == Topic.reminder and facts.sequence != facts.consultation_sequence:
@@ -253,7 +259,12 @@ class Composer:
             "time": when.time,
             "zone": when.zone,
             "minutes": str(self._opens_minutes),
+            "until": "",
+            "link": f"{self._links.public_url.rstrip('/')}/waitlist",
         }
+        if until := facts.payload.get("hold_expires_at"):
+            held_until = local_when(datetime.fromisoformat(until), facts.timezone, language)
+            values["until"] = f"{held_until.date}, {held_until.time}"
 
         def lines(template: str, *, html: bool) -> list[str]:
             return [_fill(line, values, html=html, rtl=rtl) for line in template.split("\n")]

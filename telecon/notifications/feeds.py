@@ -34,6 +34,7 @@ from telecon.organizations import eligibility
 from telecon.organizations.models import Organization, User
 from telecon.scheduling.links import JoinLinks, SignedLinks, derive_key, hash_join_token
 from telecon.scheduling.models import (
+    BOOKED,
     LONGEST_CONSULTATION,
     Attendee,
     AttendeeKind,
@@ -176,6 +177,7 @@ async def feed_events(
         )
         .where(
             Consultation.specialist_id == user_id,
+            BOOKED,
             # The range on ix_consultation_specialist_time; the end makes "ended less than 30 days ago" exact.
             Consultation.starts_at >= since - LONGEST_CONSULTATION,
             Consultation.ends_at >= since,

@@ -187,7 +187,10 @@ class Relay:
     ) -> Outcome:
         """Record a try: ``sent``; ``failed`` for good; ``retry`` after a backoff, or ``failed`` past the deadline."""
         if status == "sent":
-            await self._update(message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now)
+            # The mail server took it: that is the truth even when a change voided the row meanwhile.
+            await self._update(
+                message_id, status=OutboxStatus.sent, error=None, attempts=attempts + 1, sent_at=now, over_void=True
+            )
             return Outcome("sent")
         if status == "failed":
             await self._update(message_id, status=OutboxStatus.failed, error=reason, attempts=attempts + 1)
@@ -240,6 +243,7 @@ class Relay:
         attempts: int,
         due: datetime | None = None,
         sent_at: datetime | None = None,
+        over_void: bool = False,
     ) -> None:
         values: dict[str, object] = {"status": status, "last_error": error, "attempts": attempts}
         if due is not None:
@@ -247,13 +251,15 @@ class Relay:
         if sent_at is not None:
             values["sent_at"] = sent_at
         async with self.engine.begin() as connection:
-            await connection.execute(_finish(message_id, **values))
+            await connection.execute(_finish(message_id, over_void=over_void, **values))
 
 
-def _finish(message_id: uuid.UUID, **values: object) -> Update:
-    """The row's new state; only of a row still pending: a cancel may have voided it meanwhile, and that stands."""
+def _finish(message_id: uuid.UUID, *, over_void: bool = False, **values: object) -> Update:
+    """The row's new state; only of a row still pending: a cancel may have voided it meanwhile, and that stands,
+    except over a message the mail server accepted (``over_void``): the outbox says what was sent."""
+    from_statuses = (OutboxStatus.pending, OutboxStatus.void) if over_void else (OutboxStatus.pending,)
     return (
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status.in_(from_statuses))
         .values(**values)
     )

@@ -370,6 +370,16 @@ async def get_specialist(session: AsyncSession, organization_id: uuid.UUID, spec
     return user
 
 
+async def own_specialist(session: AsyncSession, actor: Actor, specialist_id: uuid.UUID) -> User:
+    """The acting specialist themself: only they change their own calendar (hours, absences, connected calendar);
+    anyone else's is just not found."""
+    specialist = await get_specialist(session, actor.organization_id, specialist_id)
+    actor.require(Role.specialist)
+    if specialist.id != actor.user_id:
+        raise NotFound("no such specialist", field="specialist_id")
+    return specialist
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """A user's membership in the admin's organization, as the admin's list shows it."""

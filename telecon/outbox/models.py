@@ -30,6 +30,8 @@ class Topic(enum.StrEnum):
     link_reissued = "email.link_reissued"
     reminder = "email.reminder"
     outcome_recorded = "email.outcome_recorded"
+    waitlist_offer = "email.waitlist_offer"
+    """To the coach of a waitlist entry: a slot is held for their participant (``telecon.waitlist``)."""
     webhook_delivery = "webhook.delivery"
     """One event to one webhook subscription: an HTTP POST (``telecon.notifications.webhooks``)."""
 

@@ -39,7 +39,7 @@ from telecon.outcomes.models import Attendance, Outcome, OutcomeVersion, WorkCap
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileKind, ConsentKind
 from telecon.scheduling.links import hash_join_token
-from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus
+from telecon.scheduling.models import BOOKED, Attendee, AttendeeKind, Consultation, ConsultationStatus
 
 LINK_WRITES_FOR = timedelta(days=14)
 """How long after the consultation's end the specialist's join link alone may still record an outcome."""
@@ -145,6 +145,7 @@ async def record_outcome(
             Consultation.id == consultation_id,
             Consultation.organization_id == actor.organization_id,
             Consultation.specialist_id == actor.user_id,
+            BOOKED,
         )
         .with_for_update()
     )
@@ -285,7 +286,7 @@ async def read_outcome(session: AsyncSession, actor: Actor, keys: KeyRing, consu
     """The outcome as ``actor`` may see it (the module docstring); the read is audited."""
     actor.require(*READERS)
     query = select(Consultation).where(
-        Consultation.id == consultation_id, Consultation.organization_id == actor.organization_id
+        Consultation.id == consultation_id, Consultation.organization_id == actor.organization_id, BOOKED
     )
     if actor.role is Role.specialist:
         query = query.where(Consultation.specialist_id == actor.user_id)
@@ -408,7 +409,7 @@ async def missing_outcomes(
     ).where(
         Consultation.organization_id == actor.organization_id,
         Consultation.ends_at <= now,
-        Consultation.status != ConsultationStatus.cancelled,
+        Consultation.status.not_in([ConsultationStatus.cancelled, ConsultationStatus.held]),
         ~exists().where(Outcome.consultation_id == Consultation.id),
     )
     if actor.role is Role.specialist:

@@ -32,7 +32,7 @@ from telecon.outcomes.models import Outcome, OutcomeVersion
 from telecon.participants import services as participants
 from telecon.participants.models import CaseFileEntry, Consent, Participant
 from telecon.scheduling import services as scheduling
-from telecon.scheduling.models import Attendee, Consultation, ConsultationStatus, ConsultationType
+from telecon.scheduling.models import BOOKED, Attendee, Consultation, ConsultationStatus, ConsultationType
 
 ERASED = "erased"
 """What an erased name reads as (the column is not nullable)."""
@@ -83,7 +83,11 @@ async def export_participant(session: AsyncSession, actor: Actor, participant_id
             select(Consultation, ConsultationType.name, User.display_name)
             .join(ConsultationType, ConsultationType.id == Consultation.consultation_type_id)
             .join(User, User.id == Consultation.specialist_id)
-            .where(Consultation.participant_id == participant.id, Consultation.organization_id == actor.organization_id)
+            .where(
+                Consultation.participant_id == participant.id,
+                Consultation.organization_id == actor.organization_id,
+                BOOKED,
+            )
             .order_by(Consultation.starts_at, Consultation.id)
         )
     ).all()

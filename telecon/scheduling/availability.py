@@ -77,11 +77,7 @@ async def get_consultation_type(
 
 async def _own_specialist_profile(session: AsyncSession, actor: Actor, specialist_id: uuid.UUID) -> User:
     """Only specialists edit availability, and only their own; someone else's is just not found."""
-    specialist = await organizations.get_specialist(session, actor.organization_id, specialist_id)
-    actor.require(Role.specialist)
-    if specialist.id != actor.user_id:
-        raise NotFound("no such specialist", field="specialist_id")
-    return specialist
+    return await organizations.own_specialist(session, actor, specialist_id)
 
 
 async def set_weekly_availability(

@@ -13,6 +13,7 @@ and copies; no row means something is missing for this organization (then the si
            (SELECT granted FROM consent WHERE <latest email_contact entry>) AS email_consented,
            (SELECT json rows of availability_rule  WHERE specialist) AS rules,
            (SELECT json rows of availability_override WHERE specialist, around :start) AS overrides,
+           (SELECT json rows of busy_period WHERE specialist, around :start) AS busy,  -- their own calendar
            (SELECT request_hash, consultation_id FROM idempotency_key WHERE key = :idempotency_key)
       FROM participant
       JOIN consultation_type ON id = :consultation_type_id AND same organization
@@ -162,8 +163,9 @@ async def book_consultation(
     if not type_allows(context.professions, context.profession):
         raise InvalidInput("this consultation type does not allow the specialist's profession", field="specialist_id")
     duration = timedelta(minutes=context.duration_minutes)
-    calendar = Calendar.parse(context.rules, context.overrides)
-    require_on_grid(policy, calendar, ZoneInfo(context.timezone), duration, starts_at, now)
+    calendar = Calendar.parse(context.rules, context.overrides, context.busy)
+    buffer = timedelta(minutes=context.buffer_minutes)
+    require_on_grid(policy, calendar, ZoneInfo(context.timezone), duration, starts_at, now, buffer=buffer)
     ends_at = starts_at + duration
     blocked_until = ends_at + timedelta(minutes=context.buffer_minutes)
     postgresql = session.get_bind().dialect.name == "postgresql"
@@ -289,6 +291,7 @@ class _Context:
     email_consented: bool | None
     rules: list[list[Any]]
     overrides: list[list[Any]]
+    busy: list[list[Any]]
     stored_hash: str | None
     stored_consultation_id: uuid.UUID | None
 
@@ -300,7 +303,7 @@ def _context_query() -> Select[*tuple[Any, ...]]:
         IdempotencyKey.organization_id == Participant.organization_id,
         IdempotencyKey.key == bindparam("idempotency_key", type_=String()),
     )
-    rules, overrides = calendar_columns(User.id)
+    rules, overrides, busy = calendar_columns(User.id)
     columns = {
         "caller_role": eligibility.current_role(bindparam("caller_id"), bindparam("organization_id")).scalar_subquery(),
         "participant_id": Participant.id,
@@ -322,6 +325,7 @@ def _context_query() -> Select[*tuple[Any, ...]]:
         ),
         "rules": rules.correlate(User),
         "overrides": overrides.correlate(User),
+        "busy": busy.correlate(User),
         "stored_hash": stored.with_only_columns(IdempotencyKey.request_hash).correlate(Participant).scalar_subquery(),
         "stored_consultation_id": stored.with_only_columns(IdempotencyKey.consultation_id)
         .correlate(Participant)

@@ -11,6 +11,8 @@ from telecon.db import Base, IdMixin, enum_column, utcnow
 
 LONGEST_CONSULTATION = timedelta(minutes=480)
 """The longest duration a consultation type may have."""
+LONGEST_BUFFER = timedelta(minutes=240)
+"""The longest buffer after a consultation a type may have (``ConsultationTypeCreate.buffer_minutes``)."""
 
 
 class ConsultationStatus(enum.StrEnum):
@@ -18,6 +20,9 @@ class ConsultationStatus(enum.StrEnum):
     completed = "completed"
     cancelled = "cancelled"
     no_show = "no_show"
+    held = "held"
+    """A waitlist's hold on a slot (``telecon.waitlist``): it blocks the specialist's time like a booking but is no
+    consultation yet: no attendees, no links, no emails, and no list or export shows it (``BOOKED``)."""
 
 
 class OverrideKind(enum.StrEnum):
@@ -106,6 +111,11 @@ class Consultation(IdMixin, Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+BOOKED = Consultation.status != ConsultationStatus.held
+"""The one condition for reading consultations: every row but a waitlist's hold. Busy-time checks leave it out on
+purpose, so a hold blocks the slot like a booking (and the exclusion constraint counts it too)."""
 
 
 class Attendee(IdMixin, Base):

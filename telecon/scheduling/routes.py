@@ -39,7 +39,7 @@ from telecon.schemas import AwareDatetime
 from telecon.web import CurrentActor, DbSession, current_time, token_caller
 
 
-def _policy(state: State) -> SchedulingPolicy:
+def policy_of(state: State) -> SchedulingPolicy:
     """Set by ``create_app``; see ``telecon.app`` for why it is state, not a dependency."""
     policy: SchedulingPolicy = state.scheduling_policy
     return policy
@@ -51,7 +51,7 @@ IdempotencyKey = Annotated[
 BOOKERS = {"roles": services.BOOKERS}
 
 
-def _join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], str | None]:
+def join_urls(policy: SchedulingPolicy, actor: Actor) -> Callable[[Attendee], str | None]:
     return lambda attendee: visible_join_url(policy.links, actor, attendee)
 
 
@@ -189,10 +189,11 @@ async def find_slots(
     """Find free start times for a consultation type.
 
     Give `specialist_id` for one specialist, or `profession` for every specialist of that profession whom
-    the type allows. Slots respect the weekly hours, absences, other consultations with their buffers and
-    the minimum notice. `start` and `end` need an offset; the span is bounded.
+    the type allows. Slots respect the weekly hours, absences, other consultations with their buffers, the
+    busy times of the specialist's own connected calendar and the minimum notice. `start` and `end` need an
+    offset; the span is bounded.
     """
-    policy = _policy(state)
+    policy = policy_of(state)
     found = await services.find_slots(
         db_session,
         actor,
@@ -240,7 +241,7 @@ async def book_consultation(
     specialist's.
     """
     # No CurrentActor here: the booking checks the caller's membership in its own first query.
-    policy = _policy(state)
+    policy = policy_of(state)
     booked = await booking.book_consultation(
         db_session,
         token_caller(request),
@@ -255,7 +256,7 @@ async def book_consultation(
         idempotency_key=idempotency_key,
         now=current_time(state),
     )
-    body = ConsultationOut.of_view(booked.view, _join_urls(policy, booked.actor))
+    body = ConsultationOut.of_view(booked.view, join_urls(policy, booked.actor))
     return Response(body, status_code=201 if booked.created else 200)
 
 
@@ -293,9 +294,9 @@ async def get_consultation(
 
     A specialist sees only their own consultations; join links are shown as the caller may see them.
     """
-    policy = _policy(state)
+    policy = policy_of(state)
     return ConsultationOut.of_view(
-        await services.get_consultation(db_session, actor, consultation_id), _join_urls(policy, actor)
+        await services.get_consultation(db_session, actor, consultation_id), join_urls(policy, actor)
     )
 
 
@@ -316,11 +317,11 @@ async def reschedule_consultation(
 
     Attendees keep their links; an updated calendar entry is queued for each of them.
     """
-    policy = _policy(state)
+    policy = policy_of(state)
     view = await services.reschedule_consultation(
         db_session, actor, policy, consultation_id, starts_at=data.start, now=current_time(state)
     )
-    return ConsultationOut.of_view(view, _join_urls(policy, actor))
+    return ConsultationOut.of_view(view, join_urls(policy, actor))
 
 
 @post(
@@ -340,12 +341,12 @@ async def cancel_consultation(
 
     A cancellation with a calendar update is queued for each attendee; `reason` is optional.
     """
-    policy = _policy(state)
+    policy = policy_of(state)
     reason = data.reason if data is not None else None
     view = await services.cancel_consultation(
         db_session, actor, consultation_id, reason=reason, now=current_time(state)
     )
-    return ConsultationOut.of_view(view, _join_urls(policy, actor))
+    return ConsultationOut.of_view(view, join_urls(policy, actor))
 
 
 @post(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.audit.models import AuditEvent
+from telecon.calendars.models import BusyPeriod
 from telecon.db import UTCDateTime, json_rows, parse_instant, utcnow
 from telecon.errors import BadRequest, Conflict, InvalidInput, NotFound
 from telecon.organizations import eligibility
@@ -30,6 +31,8 @@ from telecon.scheduling import slots as slot_rules
 from telecon.scheduling.availability import get_consultation_type
 from telecon.scheduling.links import JoinLinks
 from telecon.scheduling.models import (
+    BOOKED,
+    LONGEST_BUFFER,
     LONGEST_CONSULTATION,
     Attendee,
     AttendeeKind,
@@ -40,6 +43,7 @@ from telecon.scheduling.models import (
     ConsultationType,
     OverrideKind,
 )
+from telecon.settings import Settings
 
 BOOKERS = (Role.admin, Role.coach)
 LIST_LIMIT = 500
@@ -54,6 +58,18 @@ class SchedulingPolicy:
     max_search_span: timedelta = timedelta(days=62)
     reminder_leads: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
     """How long before the start participants and guests are reminded."""
+    hold_for: timedelta = timedelta(hours=2)
+    """How long a waitlist's hold keeps a slot for its coach to confirm (``telecon.waitlist``)."""
+
+    @classmethod
+    def of(cls, settings: Settings, links: JoinLinks) -> SchedulingPolicy:
+        return cls(
+            links=links,
+            min_notice=timedelta(minutes=settings.min_notice_minutes),
+            max_search_span=timedelta(days=settings.max_slot_search_days),
+            reminder_leads=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
+            hold_for=timedelta(minutes=settings.waitlist_hold_minutes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,8 @@ async def _specialist_calendars(
     dict[uuid.UUID, dict[OverrideKind, list[slot_rules.Interval]]],
     dict[uuid.UUID, list[slot_rules.Interval]],
 ]:
-    """Rules, overrides and busy time of several specialists in three queries, whatever their number."""
+    """Rules, overrides and busy time (consultations, own calendar) of several specialists in four queries,
+    whatever their number."""
     ids = [s.id for s in specialists]
     rules: dict[uuid.UUID, list[slot_rules.WeeklyRule]] = defaultdict(list)
     for rule in await session.scalars(select(AvailabilityRule).where(AvailabilityRule.specialist_id.in_(ids))):
@@ -119,6 +136,14 @@ async def _specialist_calendars(
     )
     for specialist_id, lo, hi in busy_rows:
         busy[specialist_id].append((lo, hi))
+    # The specialist's own calendar (telecon.calendars) blocks time like a consultation does.
+    own_rows = await session.execute(
+        select(BusyPeriod.specialist_id, BusyPeriod.starts_at, BusyPeriod.ends_at).where(
+            BusyPeriod.specialist_id.in_(ids), BusyPeriod.starts_at < end, BusyPeriod.ends_at > start
+        )
+    )
+    for specialist_id, lo, hi in own_rows:
+        busy[specialist_id].append((lo, hi))
     return rules, overrides, busy
 
 
@@ -144,14 +169,47 @@ async def find_slots(
     profession: Profession | None = None,
     now: datetime | None = None,
 ) -> list[Slot]:
+    """Free slots of one specialist or of every specialist of a profession the type allows, soonest first."""
+    return await slots_of(
+        session,
+        actor.organization_id,
+        policy,
+        consultation_type_id=consultation_type_id,
+        start=start,
+        end=end,
+        specialist_id=specialist_id,
+        profession=profession,
+        now=now,
+    )
+
+
+async def slots_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    policy: SchedulingPolicy,
+    *,
+    consultation_type_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    specialist_id: uuid.UUID | None = None,
+    profession: Profession | None = None,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """``find_slots`` for an organization rather than a caller (the waitlist's search runs in the worker).
+
+    ``language``: of a profession's specialists only those who speak it.
+    """
     _check_range(start, end, policy)
     if (specialist_id is None) == (profession is None):
         raise BadRequest("give either specialist_id or profession", field="specialist_id")
-    consultation_type = await get_consultation_type(session, actor.organization_id, consultation_type_id)
+    consultation_type = await get_consultation_type(session, organization_id, consultation_type_id)
     if specialist_id is not None:
-        specialists = [await organizations.get_specialist(session, actor.organization_id, specialist_id)]
+        specialists = [await organizations.get_specialist(session, organization_id, specialist_id)]
     else:
-        specialists = await organizations.list_specialists(session, actor.organization_id, profession=profession)
+        specialists = await organizations.list_specialists(
+            session, organization_id, profession=profession, language=language
+        )
     specialists = [s for s in specialists if type_allows(consultation_type.professions, s.profession)]
     if not specialists:
         return []
@@ -185,8 +243,11 @@ def type_allows(allowed: list[str], profession: Profession | None) -> bool:
     return not allowed or (profession is not None and profession.value in allowed)
 
 
-def calendar_columns(specialist_id: Any) -> tuple[ScalarSelect[list[list[Any]]], ScalarSelect[list[list[Any]]]]:
-    """A specialist's weekly rules and the overrides touching [:start, :end), as two JSON columns.
+def calendar_columns(
+    specialist_id: Any,
+) -> tuple[ScalarSelect[list[list[Any]]], ScalarSelect[list[list[Any]]], ScalarSelect[list[list[Any]]]]:
+    """A specialist's weekly rules, and the overrides and own-calendar busy periods touching [:start, :end), as
+    three JSON columns.
 
     Part of a bigger query, so that checking a start against the calendar costs no round trip of its own.
     """
@@ -204,7 +265,16 @@ def calendar_columns(specialist_id: Any) -> tuple[ScalarSelect[list[list[Any]]],
         )
         .scalar_subquery()
     )
-    return rules, overrides
+    busy = (
+        select(json_rows(BusyPeriod.starts_at, BusyPeriod.ends_at))
+        .where(
+            BusyPeriod.specialist_id == specialist_id,
+            BusyPeriod.starts_at < bindparam("end", type_=UTCDateTime()),
+            BusyPeriod.ends_at > bindparam("start", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+    return rules, overrides, busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +282,11 @@ class Calendar:
     rules: list[slot_rules.WeeklyRule]
     absences: list[slot_rules.Interval]
     extras: list[slot_rules.Interval]
+    busy: list[slot_rules.Interval]
+    """Busy in the specialist's own calendar (``telecon.calendars``)."""
 
     @classmethod
-    def parse(cls, rules_rows: list[list[Any]], override_rows: list[list[Any]]) -> Calendar:
+    def parse(cls, rules_rows: list[list[Any]], override_rows: list[list[Any]], busy_rows: list[list[Any]]) -> Calendar:
         rules = [
             slot_rules.WeeklyRule(weekday, time.fromisoformat(lo), time.fromisoformat(hi))
             for weekday, lo, hi in rules_rows
@@ -222,12 +294,14 @@ class Calendar:
         overrides: dict[str, list[slot_rules.Interval]] = {OverrideKind.absence: [], OverrideKind.extra: []}
         for kind, lo, hi in override_rows:
             overrides[kind].append((parse_instant(lo), parse_instant(hi)))
-        return cls(rules, overrides[OverrideKind.absence], overrides[OverrideKind.extra])
+        busy = [(parse_instant(lo), parse_instant(hi)) for lo, hi in busy_rows]
+        return cls(rules, overrides[OverrideKind.absence], overrides[OverrideKind.extra], busy)
 
 
 def calendar_window(starts_at: datetime) -> dict[str, datetime]:
-    # Wide enough for the longest consultation type; overrides outside the slot do not change the answer.
-    return {"start": starts_at, "end": starts_at + LONGEST_CONSULTATION}
+    # Wide enough for the longest consultation type and its buffer (which must be clear of own-calendar busy
+    # time); overrides and busy periods outside that do not change the answer.
+    return {"start": starts_at, "end": starts_at + LONGEST_CONSULTATION + LONGEST_BUFFER}
 
 
 _SPECIALIST_CALENDAR = select(*calendar_columns(bindparam("specialist_id", type_=Uuid())))
@@ -247,8 +321,11 @@ def require_on_grid(
     duration: timedelta,
     starts_at: datetime,
     now: datetime | None,
+    *,
+    buffer: timedelta = timedelta(0),
 ) -> None:
-    """The start must be a slot of the specialist's availability; other bookings are checked separately."""
+    """The start must be a slot of the specialist's availability and, with the type's buffer, clear of the busy
+    time in their own calendar, by the same rule slot search applies; other bookings are checked separately."""
     earliest = (now or utcnow()) + policy.min_notice
     if starts_at < earliest:
         minutes = int(policy.min_notice.total_seconds() // 60)
@@ -267,6 +344,19 @@ def require_on_grid(
     )
     if starts_at not in starts:
         raise InvalidInput("the start is not an available slot of this specialist", field="start")
+    if calendar.busy and starts_at not in slot_rules.free_slots(
+        rules=calendar.rules,
+        zone=zone,
+        absences=calendar.absences,
+        extras=calendar.extras,
+        busy=calendar.busy,
+        duration=duration,
+        buffer=buffer,
+        earliest=earliest,
+        start=starts_at,
+        end=starts_at + timedelta(seconds=1),
+    ):
+        raise Conflict("the specialist is busy at this time in their own calendar", field="start")
 
 
 async def check_free(
@@ -398,7 +488,7 @@ def visible_join_url(links: JoinLinks, actor: Actor, attendee: Attendee) -> str 
 
 
 def _visible(actor: Actor) -> Select[Consultation]:
-    query = select(Consultation).where(Consultation.organization_id == actor.organization_id)
+    query = select(Consultation).where(Consultation.organization_id == actor.organization_id, BOOKED)
     if actor.role is Role.specialist:
         query = query.where(Consultation.specialist_id == actor.user_id)
     return query
@@ -500,7 +590,8 @@ async def reschedule_consultation(
         ) from None
     duration = timedelta(minutes=consultation_type.duration_minutes)
     calendar = await _specialist_calendar(session, specialist.id, starts_at)
-    require_on_grid(policy, calendar, ZoneInfo(specialist.timezone), duration, starts_at, now)
+    buffer = timedelta(minutes=consultation_type.buffer_minutes)
+    require_on_grid(policy, calendar, ZoneInfo(specialist.timezone), duration, starts_at, now, buffer=buffer)
     ends_at = starts_at + duration
     blocked_until = ends_at + timedelta(minutes=consultation_type.buffer_minutes)
     await check_free(session, specialist.id, starts_at, blocked_until, ignore=consultation.id)

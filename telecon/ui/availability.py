@@ -2,7 +2,9 @@
 
 Saving goes through the same service functions the API calls (``PUT /api/v1/specialists/{id}/availability``
 and ``POST /api/v1/specialists/{id}/overrides``), with the same checks; the hours are wall-clock times in the
-specialist's own time zone, weekday 0 is Monday.
+specialist's own time zone, weekday 0 is Monday. The connected calendar (``telecon.calendars``) is shown and
+changed here too, through ``PUT``/``DELETE /api/v1/specialists/{id}/calendar`` and ``POST .../calendar/sync``'s
+functions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from telecon.access import Role
+from telecon.calendars import services as calendars
+from telecon.calendars.models import CalendarKind
+from telecon.calendars.routes import sync_now
+from telecon.crypto import KeyRing
 from telecon.errors import InvalidInput
 from telecon.organizations.models import User
 from telecon.scheduling import availability
@@ -134,12 +140,15 @@ async def _page(
     absence_errors: dict[str, str] | None = None,
     extra: dict[str, str] | None = None,
     extra_errors: dict[str, str] | None = None,
+    calendar_form: dict[str, str] | None = None,
+    calendar_errors: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> Response[Any]:
     specialist, rules = await availability.weekly_availability(db_session, me.actor, me.actor.user_id)
     zone = ZoneInfo(specialist.timezone)
     now = current_time(visit.request.app.state)
     overrides = await _overrides(db_session, me, now, zone, visit.language)
+    connected = await calendars.calendar_status(db_session, me.actor, me.actor.user_id, now=now)
     return visit.page(
         "staff_availability.html.j2",
         status=status,
@@ -154,7 +163,41 @@ async def _page(
         extras=overrides[OverrideKind.extra],
         extra=extra or {"start": "", "end": ""},
         extra_errors=extra_errors or {},
+        calendar=_calendar_view(connected, zone, visit.language),
+        calendar_form=calendar_form or {"kind": "caldav", "url": "", "username": ""},
+        calendar_errors=calendar_errors or {},
         notice=notice,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarView:
+    kind: str
+    url: str
+    username: str | None
+    synced: str | None
+    """When the calendar was last read successfully, in the specialist's zone."""
+    error: str | None
+    error_at: str | None
+    busy_ahead: int
+
+
+def _calendar_view(status: calendars.CalendarStatus, zone: ZoneInfo, language: str) -> CalendarView | None:
+    source = status.source
+    if source is None:
+        return None
+
+    def shown(instant: datetime | None) -> str | None:
+        return " ".join(when(instant, zone, language)) if instant is not None else None
+
+    return CalendarView(
+        kind=source.kind.value,
+        url=source.url,
+        username=source.username,
+        synced=shown(source.last_synced_at),
+        error=source.last_error,
+        error_at=shown(source.last_error_at),
+        busy_ahead=status.busy_ahead,
     )
 
 
@@ -169,6 +212,9 @@ async def availability_page(request: Request[Any, Any, Any], db_session: DbSessi
         "absence": t["absence_saved"],
         "extra": t["extra_saved"],
         "removed": t["removed"],
+        "calendar": t["calendar_saved"],
+        "calendar_read": t["calendar_read"],
+        "calendar_removed": t["calendar_removed"],
     }.get(str(saved))
     return await _page(visit, db_session, me, notice=notice)
 
@@ -256,8 +302,84 @@ async def remove_override(
     return redirect("/availability?saved=removed", visit)
 
 
+# --- the connected calendar ------------------------------------------------------------------------------
+
+
+def _keys(visit: Visit) -> KeyRing:
+    keys: KeyRing = visit.request.app.state.key_ring
+    return keys
+
+
+@post("/availability/calendar", opt=PAGE, include_in_schema=False, status_code=200)
+async def connect_calendar(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """``PUT /api/v1/specialists/{id}/calendar`` as a form, then read at once (``POST .../calendar/sync``)."""
+    visit = Visit.of(request)
+    form = await request.form()
+    visit.check_form(form)
+    me = await require_me(db_session, visit, Role.specialist)
+    t = visit.t["availability"]
+    kept = {name: str(form.get(name, "")).strip()[:2000] for name in ("kind", "url", "username")}
+    password = str(form.get("password", ""))[:500] or None
+    errors: dict[str, str] = {}
+    if kept["kind"] not in ("caldav", "ics"):
+        errors["calendar_kind"] = t["calendar_kind_missing"]
+    if not kept["url"]:
+        errors["calendar_url"] = t["calendar_url_missing"]
+    if not errors:
+        try:
+            await calendars.connect(
+                db_session,
+                me.actor,
+                _keys(visit),
+                me.actor.user_id,
+                kind=CalendarKind(kept["kind"]),
+                url=kept["url"],
+                username=kept["username"] or None,
+                password=password,
+                now=current_time(request.app.state),
+            )
+        except InvalidInput as error:
+            await db_session.rollback()
+            field = "calendar_username" if error.field == "username" else "calendar_url"
+            errors[field] = t["calendar_username_missing"] if error.field == "username" else t["calendar_url_invalid"]
+    if errors:
+        return await _page(visit, db_session, me, status=422, calendar_form=kept, calendar_errors=errors)
+    now = current_time(request.app.state)
+    await sync_now(db_session, me.actor, _keys(visit), me.actor.user_id, now=now)
+    return redirect("/availability?saved=calendar#calendar", visit)
+
+
+@post("/availability/calendar/sync", opt=PAGE, include_in_schema=False, status_code=303)
+async def sync_calendar(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """``POST /api/v1/specialists/{id}/calendar/sync`` as a button: read the calendar now."""
+    visit = Visit.of(request)
+    visit.check_form(await request.form())
+    me = await require_me(db_session, visit, Role.specialist)
+    await sync_now(db_session, me.actor, _keys(visit), me.actor.user_id, now=current_time(request.app.state))
+    return redirect("/availability?saved=calendar_read#calendar", visit)
+
+
+@post("/availability/calendar/delete", opt=PAGE, include_in_schema=False, status_code=303)
+async def disconnect_calendar(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
+    """``DELETE /api/v1/specialists/{id}/calendar`` as a button: its busy times stop counting at once."""
+    visit = Visit.of(request)
+    visit.check_form(await request.form())
+    me = await require_me(db_session, visit, Role.specialist)
+    await calendars.disconnect(db_session, me.actor, me.actor.user_id)
+    return redirect("/availability?saved=calendar_removed#calendar", visit)
+
+
 routes = Router(
     path="/",
-    route_handlers=[availability_page, save_weekly_hours, add_absence, add_extra_hours, remove_override],
+    route_handlers=[
+        availability_page,
+        save_weekly_hours,
+        add_absence,
+        add_extra_hours,
+        remove_override,
+        connect_calendar,
+        sync_calendar,
+        disconnect_calendar,
+    ],
     exception_handlers=PAGE_ERRORS,
 )

@@ -39,7 +39,7 @@ from telecon.ui.sessions import (
     WebSession,
     new_browser_value,
 )
-from telecon.ui.views import Day, consultation_rows, when
+from telecon.ui.views import Day, consultation_rows, held_rows, when
 from telecon.web import DbSession, current_time
 
 log = logging.getLogger(__name__)
@@ -405,6 +405,7 @@ async def coach_home(request: Request[Any, Any, Any], db_session: DbSession, sta
         "staff_coach.html.j2",
         me=me,
         active="coach",
+        holds=await held_rows(db_session, me.actor, zone, visit.language),
         days=days,
         follow_up=follow_up,
         everyone=everyone,

@@ -20,10 +20,16 @@ from babel.dates import format_date, format_time
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telecon.access import Actor
 from telecon.dates import babel_locale
+from telecon.organizations.models import User
 from telecon.outbox.models import EMAIL_PREFIX, OutboxMessage, Topic
+from telecon.participants.models import Participant
+from telecon.scheduling import availability
 from telecon.scheduling.models import Attendee, AttendeeKind, Consultation
 from telecon.scheduling.schemas import latest_deliveries
+from telecon.waitlist import services as waitlist
+from telecon.waitlist.services import EntryView
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +144,76 @@ async def consultation_rows(
             )
         )
     return rows
+
+
+# --- the waitlist (telecon/ui/waitlist.py, and the holds on a coach's home page) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistRow:
+    id: uuid.UUID
+    participant: str
+    type_name: str
+    profession: str
+    language: str | None
+    latest_date: str | None
+    status: str
+    held_when: str | None
+    """The held slot's date and time in the reader's zone."""
+    held_with: str | None
+    held_until: str | None
+    mine: bool
+
+
+async def waitlist_rows(
+    session: AsyncSession, actor: Actor, zone: ZoneInfo, views: Sequence[EntryView], language: str
+) -> list[WaitlistRow]:
+    """The entries as the page shows them: names looked up in three queries, times in the reader's zone."""
+    people: dict[uuid.UUID, str] = dict(
+        (
+            await session.execute(
+                select(Participant.id, Participant.display_name).where(
+                    Participant.id.in_([v.entry.participant_id for v in views])
+                )
+            )
+        ).all()
+    )
+    specialists: dict[uuid.UUID, str] = dict(
+        (
+            await session.execute(
+                select(User.id, User.display_name).where(
+                    User.id.in_([v.hold.specialist_id for v in views if v.hold is not None])
+                )
+            )
+        ).all()
+    )
+    types = {t.id: t.name for t in await availability.list_consultation_types(session, actor)}
+    rows = []
+    for view in views:
+        entry, hold = view.entry, view.hold
+        held_when = held_until = None
+        if hold is not None and entry.hold_expires_at is not None:
+            held_when = " ".join(when(hold.starts_at, zone, language)[:2])
+            held_until = " ".join(when(entry.hold_expires_at, zone, language)[:2])
+        rows.append(
+            WaitlistRow(
+                id=entry.id,
+                participant=people.get(entry.participant_id, "–"),
+                type_name=types.get(entry.consultation_type_id, "–"),
+                profession=entry.profession.value,
+                language=entry.language,
+                latest_date=entry.latest_date.isoformat() if entry.latest_date else None,
+                status=entry.status.value,
+                held_when=held_when,
+                held_with=specialists.get(hold.specialist_id) if hold is not None else None,
+                held_until=held_until,
+                mine=entry.created_by_id == actor.user_id,
+            )
+        )
+    return rows
+
+
+async def held_rows(session: AsyncSession, actor: Actor, zone: ZoneInfo, language: str) -> list[WaitlistRow]:
+    """The holds of the entries the signed-in coach added: the notice on their home page."""
+    views = await waitlist.list_entries(session, actor, created_by_id=actor.user_id)
+    return await waitlist_rows(session, actor, zone, [v for v in views if v.hold is not None], language)

@@ -68,6 +68,9 @@ AVAILABILITY_FORMS = {
     "POST /availability/absences",
     "POST /availability/extra",
     "POST /availability/overrides/{override_id}/delete",
+    "POST /availability/calendar",
+    "POST /availability/calendar/sync",
+    "POST /availability/calendar/delete",
 }
 PAGES |= AVAILABILITY_PAGES | AVAILABILITY_FORMS
 CSRF_GUARDED |= AVAILABILITY_FORMS
@@ -108,6 +111,10 @@ CSRF_GUARDED |= {"POST /participants/{participant_id}/edit"}
 # Choosing the organization to act in (telecon/ui/routes.py).
 PAGES |= {"GET /organization", "POST /organization"}
 CSRF_GUARDED |= {"POST /organization"}
+# The waitlist page (telecon/ui/waitlist.py).
+WAITLIST_FORMS = {"POST /waitlist", "POST /waitlist/{entry_id}/confirm", "POST /waitlist/{entry_id}/withdraw"}
+PAGES |= {"GET /waitlist"} | WAITLIST_FORMS
+CSRF_GUARDED |= WAITLIST_FORMS
 # The FHIR export (telecon/fhir): its errors are OperationOutcome resources in application/fhir+json.
 FHIR = {"GET /fhir/Appointment", "GET /fhir/Appointment/{appointment_id}"}
 
@@ -221,6 +228,23 @@ async def removable_hours(owner: Owner, fresh: Fresh, client: httpx.AsyncClient)
     return Call("DELETE", f"{added.path}/{made.json()['id']}")
 
 
+UNREACHABLE_CALENDAR = {"kind": "ics", "url": "http://127.0.0.1:9/calendar.ics"}
+"""A calendar on loopback's discard port: every read fails at once (connection refused), and says so."""
+
+
+async def connected_calendar(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    """The owner's specialist has connected a calendar; the call reads it now."""
+    path = f"/api/v1/specialists/{owner.world.specialist_id}/calendar"
+    made = await client.put(path, json=UNREACHABLE_CALENDAR, headers=await login(client, owner.world.specialist))
+    assert made.status_code == 200, made.text
+    return Call("POST", path + "/sync")
+
+
+async def removable_calendar(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    connected = await connected_calendar(owner, fresh, client)
+    return Call("DELETE", connected.path.removesuffix("/sync"))
+
+
 async def slots(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
     params = {"consultation_type_id": str(owner.world.type_id), "specialist_id": str(owner.world.specialist_id)}
     return Call("GET", "/api/v1/slots", params=params | window())
@@ -290,6 +314,55 @@ async def erase(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
     return Call("POST", f"/api/v1/participants/{created.json()['id']}/erase")
 
 
+async def _waiting_participant(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> str:
+    """A new participant of the owner's organization who consented to video consultations."""
+    body = {"display_name": f"Wartet {fresh.number()}"}
+    created = await client.post("/api/v1/participants", json=body, headers=owner.coach_headers)
+    assert created.status_code == 201, created.text
+    pid: str = created.json()["id"]
+    consent = {"kind": "video_consultation", "granted": True}
+    granted = await client.post(f"/api/v1/participants/{pid}/consents", json=consent, headers=owner.coach_headers)
+    assert granted.status_code == 201, granted.text
+    return pid
+
+
+def _waitlist_body(owner: Owner, participant_id: str) -> dict[str, str]:
+    # The psychologist: holds take their earliest slots, away from the physician's that the bookings use.
+    return {
+        "participant_id": participant_id,
+        "consultation_type_id": str(owner.world.type_id),
+        "profession": "psychologist",
+    }
+
+
+async def new_waitlist_entry(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call(
+        "POST", "/api/v1/waitlist", json=_waitlist_body(owner, await _waiting_participant(owner, fresh, client))
+    )
+
+
+async def _held_entry(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> str:
+    """Each call puts a participant of its own on the waitlist; a psychologist's slot is held for them at once."""
+    body = _waitlist_body(owner, await _waiting_participant(owner, fresh, client))
+    added = await client.post("/api/v1/waitlist", json=body, headers=owner.coach_headers)
+    assert added.status_code == 201, added.text
+    assert added.json()["status"] == "held", added.text
+    entry_id: str = added.json()["id"]
+    return entry_id
+
+
+async def waitlist_entry(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("GET", f"/api/v1/waitlist/{await _held_entry(owner, fresh, client)}")
+
+
+async def confirm_hold(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", f"/api/v1/waitlist/{await _held_entry(owner, fresh, client)}/confirm", json={})
+
+
+async def withdraw_entry(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
+    return Call("POST", f"/api/v1/waitlist/{await _held_entry(owner, fresh, client)}/withdraw")
+
+
 async def new_webhook(owner: Owner, fresh: Fresh, client: httpx.AsyncClient) -> Call:
     return Call("POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["outcome.recorded"]})
 
@@ -357,6 +430,14 @@ RULES: dict[str, Rule] = {
     ),
     # The participant pages (telecon/ui/participants.py): the API's rules; forms without their token refused.
     "GET /participants": Rule(call("GET", "/participants"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "GET /waitlist": Rule(call("GET", "/waitlist"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
+    "POST /waitlist": Rule(call("POST", "/waitlist"), REFUSED, REFUSED, anonymous=403),
+    "POST /waitlist/{entry_id}/confirm": Rule(
+        call("POST", f"/waitlist/{uuid.UUID(int=1)}/confirm"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /waitlist/{entry_id}/withdraw": Rule(
+        call("POST", f"/waitlist/{uuid.UUID(int=1)}/withdraw"), REFUSED, REFUSED, anonymous=403
+    ),
     "GET /participants/new": Rule(call("GET", "/participants/new"), STAFF_ONLY, STAFF_ONLY, anonymous=303),
     "GET /participants/{participant_id}": Rule(
         call("GET", "/participants/{participant}"), STAFF_ONLY, STAFF_ELSE_NOT_FOUND, anonymous=303
@@ -405,6 +486,13 @@ RULES: dict[str, Rule] = {
         call("POST", f"/admin/webhooks/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
     "POST /availability/extra": Rule(call("POST", "/availability/extra"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar": Rule(call("POST", "/availability/calendar"), REFUSED, REFUSED, anonymous=403),
+    "POST /availability/calendar/sync": Rule(
+        call("POST", "/availability/calendar/sync"), REFUSED, REFUSED, anonymous=403
+    ),
+    "POST /availability/calendar/delete": Rule(
+        call("POST", "/availability/calendar/delete"), REFUSED, REFUSED, anonymous=403
+    ),
     "POST /availability/overrides/{override_id}/delete": Rule(
         call("POST", f"/availability/overrides/{NO_SUCH_INVITATION}/delete"), REFUSED, REFUSED, anonymous=403
     ),
@@ -490,9 +578,23 @@ RULES: dict[str, Rule] = {
     "DELETE /api/v1/specialists/{specialist_id}/overrides/{override_id}": Rule(
         removable_hours, (403, 403, 204), NOBODY_ELSE
     ),
+    # The specialist's own connected calendar (telecon/calendars): theirs alone, to see as to change.
+    "PUT /api/v1/specialists/{specialist_id}/calendar": Rule(
+        call("PUT", SPECIALIST + "/calendar", json=UNREACHABLE_CALENDAR), (403, 403, 200), NOBODY_ELSE
+    ),
+    "GET /api/v1/specialists/{specialist_id}/calendar": Rule(
+        call("GET", SPECIALIST + "/calendar"), (403, 403, 200), NOBODY_ELSE
+    ),
+    "POST /api/v1/specialists/{specialist_id}/calendar/sync": Rule(connected_calendar, (403, 403, 200), NOBODY_ELSE),
+    "DELETE /api/v1/specialists/{specialist_id}/calendar": Rule(removable_calendar, (403, 403, 204), NOBODY_ELSE),
     "GET /api/v1/slots": Rule(slots, EVERYONE, NOBODY_ELSE),
     "GET /api/v1/consultations": Rule(call("GET", "/api/v1/consultations"), EVERYONE, EVERYONE),
     "POST /api/v1/consultations": Rule(book, (201, 201, 403), STAFF_ELSE_NOT_FOUND),
+    "POST /api/v1/waitlist": Rule(new_waitlist_entry, (201, 201, 403), STAFF_ELSE_NOT_FOUND),
+    "GET /api/v1/waitlist": Rule(call("GET", "/api/v1/waitlist"), STAFF_ONLY, STAFF_ONLY),
+    "GET /api/v1/waitlist/{entry_id}": Rule(waitlist_entry, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
+    "POST /api/v1/waitlist/{entry_id}/confirm": Rule(confirm_hold, (201, 201, 403), STAFF_ELSE_NOT_FOUND),
+    "POST /api/v1/waitlist/{entry_id}/withdraw": Rule(withdraw_entry, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
     "GET /api/v1/consultations/{consultation_id}": Rule(call("GET", CONSULTATION), EVERYONE, NOBODY_ELSE),
     "POST /api/v1/consultations/{consultation_id}/reschedule": Rule(reschedule, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),
     "POST /api/v1/consultations/{consultation_id}/cancel": Rule(cancel, STAFF_ONLY, STAFF_ELSE_NOT_FOUND),

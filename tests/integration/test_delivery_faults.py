@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -269,6 +270,48 @@ async def test_451_then_250_delivers_one_copy(
     assert row.sent_at == t0 + timedelta(seconds=31)
     assert mail_server.collector.refused == ["451 4.3.0 try later"]
     assert message_ids(mail_server) == [expected_id(row)]
+
+
+class GatedCollector(Collector):
+    """Holds each message at DATA until ``gate`` opens: a change can land while the message is on the wire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.gate = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        await asyncio.to_thread(self.gate.wait, 30)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_message_voided_while_on_the_wire_is_recorded_as_sent(
+    smtp_settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    """The cancellation voids the invitation while the mail server has it; the server accepts: the row says sent."""
+    server = MailServer(free_port())
+    server.collector = GatedCollector()
+    server.start()
+    try:
+        settings = smtp_settings.model_copy(update={"smtp_port": server.port})
+        t0 = now()
+        consultation_id = await book(sessionmaker, world, policy_of(settings), next(weekday_slots()), at=t0)
+        relay = Relay(sessionmaker, settings)
+        sending = asyncio.create_task(deliver_batch(relay, at(t0), limit=10))
+        assert await asyncio.to_thread(server.collector.arrived.wait, 10)
+        actor = Actor(await coach_id(sessionmaker, world), world.organization_id, Role.coach)
+        async with sessionmaker() as session, session.begin():
+            await cancel_consultation(session, actor, consultation_id, reason="verlegt", now=t0)
+        [invitation] = [r for r in await outbox(sessionmaker, consultation_id) if r.topic == Topic.invitation]
+        assert invitation.status is OutboxStatus.void  # what the cancellation wrote
+        server.collector.gate.set()
+        assert await sending == [Outcome("sent")]
+        [invitation] = [r for r in await outbox(sessionmaker, consultation_id) if r.topic == Topic.invitation]
+        assert (invitation.status, invitation.sent_at) == (OutboxStatus.sent, t0)
+        assert message_ids(server) == [expected_id(invitation)]
+    finally:
+        server.stop()
 
 
 # --- 3. a permanent refusal ---------------------------------------------------------------------------

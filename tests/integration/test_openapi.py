@@ -73,6 +73,9 @@ NOT_IN_SCHEMA = {
     "POST /admin/webhooks/{webhook_id}/delete",
     "GET /admin/audit",
     "POST /availability/extra",
+    "POST /availability/calendar",
+    "POST /availability/calendar/sync",
+    "POST /availability/calendar/delete",
     "POST /availability/overrides/{override_id}/delete",
     # The specialist's pages (telecon/ui/specialist.py).
     "GET /consultations/{consultation_id}/outcome",
@@ -82,6 +85,13 @@ NOT_IN_SCHEMA = {
     "GET /specialist/calendar-feed",
     "POST /specialist/calendar-feed",
     "POST /specialist/calendar-feed/revoke",
+}
+# The waitlist page (telecon/ui/waitlist.py).
+NOT_IN_SCHEMA |= {
+    "GET /waitlist",
+    "POST /waitlist",
+    "POST /waitlist/{entry_id}/confirm",
+    "POST /waitlist/{entry_id}/withdraw",
 }
 NOT_IN_SCHEMA_PREFIXES = ("/schema", "/static")
 PUBLIC = {

@@ -99,6 +99,12 @@ async def _away_and_back(settings: Settings, proxy: TcpProxy) -> None:
                 assert down.status_code == 503, down.text
                 assert down.json()["detail"] == "the database does not answer"
             assert (await client.get("/health")).status_code == 200  # alive, only not ready
+            # An API call meanwhile: 503 with Retry-After, a problem that says to try again, not a 500.
+            login = {"email": "nobody@test.invalid", "password": "wrong password here"}
+            refused = await client.post("/api/v1/auth/login", json=login)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.headers["retry-after"] == "5"
 
             proxy.start()
             deadline = time.monotonic() + 15
@@ -107,6 +113,7 @@ async def _away_and_back(settings: Settings, proxy: TcpProxy) -> None:
                 assert time.monotonic() < deadline, "/ready stayed 503 after the database came back"
                 await asyncio.sleep(0.2)
             assert again.json() == {"status": "ready"}
+            assert (await client.post("/api/v1/auth/login", json=login)).status_code == 401
 
 
 async def test_ready_is_503_while_redis_is_away(settings: Settings) -> None:

@@ -222,3 +222,37 @@ async def test_webhook_secrets_rotate_like_notes(sessionmaker: async_sessionmake
     assert row.secret_key_id == KeyRing.from_secrets(B).current_id
     plain = KeyRing.from_secrets(B).decrypt(row.secret_key_id, row.secret_ciphertext, associated=associated(row.id))
     assert plain == "the receiver's secret"
+
+
+async def test_calendar_passwords_rotate_like_notes(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    from telecon.calendars.models import CalendarKind, CalendarSource
+    from telecon.calendars.services import SEALED_PASSWORDS, associated
+    from telecon.rotation import reencrypt
+
+    world = await seed_world(sessionmaker)
+    source_id = uuid.uuid4()
+    key, sealed = KeyRing.from_secrets(A).encrypt("app password", associated=associated(source_id))
+    async with sessionmaker() as session, session.begin():
+        session.add_all(
+            [
+                CalendarSource(
+                    id=source_id,
+                    specialist_id=world.specialist_id,
+                    kind=CalendarKind.caldav,
+                    url="https://dav.example/cal/",
+                    username="doctor",
+                    password_ciphertext=sealed,
+                    password_key_id=key,
+                ),
+                # An ICS link without a password: nothing to re-encrypt.
+                CalendarSource(specialist_id=world.psychologist_id, kind=CalendarKind.ics, url="https://x.example/a"),
+            ]
+        )
+    ring = KeyRing.from_secrets(B, [A])
+    assert await reencrypt(sessionmaker, ring, SEALED_PASSWORDS) == (1, 0)
+    async with sessionmaker() as session:
+        row = await session.get_one(CalendarSource, source_id)
+    assert row.password_key_id == KeyRing.from_secrets(B).current_id
+    assert row.password_ciphertext is not None
+    plain = KeyRing.from_secrets(B).decrypt(row.password_key_id, row.password_ciphertext, associated=associated(row.id))
+    assert plain == "app password"

@@ -23,7 +23,7 @@ PARTICIPANT_LANGUAGES = {"de", "en", "de-x-simple", "tr", "ar", "uk", "ru"}
 STAFF_LANGUAGES = {"de", "en"}
 """Staff (specialists, coaches) read German or English; only these have the staff leads."""
 STAFF_AUDIENCES = {"specialist", "coach"}
-STAFF_MESSAGES = {"outcome_recorded"}
+STAFF_MESSAGES = {"outcome_recorded", "waitlist_offer"}
 """Messages only staff get (their subject and lead exist in de and en only)."""
 STAFF_PAGE_TEXTS = {"outcome_form", "staff"}
 """Page texts only staff read (the outcome form, the staff pages): in de and en only; pages fall back to German."""

@@ -1,0 +1,1 @@
+"""The waitlist: participants waiting for a slot of a profession, and the holds that keep a freed slot for them."""
