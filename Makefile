@@ -31,9 +31,13 @@ $(DEV): $(RUNTIME) requirements.lock
 run: $(RUNTIME)
 	$(BIN)/telecon serve --demo --port $(PORT)
 
-## Run the whole test suite (SQLite always; PostgreSQL and Redis too when TELECON_TEST_* are set).
+## Run the whole test suite (SQLite always; PostgreSQL and Redis too when TELECON_TEST_* are set), one
+## pytest-xdist worker per core, each with its own databases (tests/conftest.py); `make test WORKERS=0` runs
+## it in one process. worksteal: an idle worker takes tests queued for a busy one, so a file of slow browser
+## tests does not leave the other core idle at the end.
+WORKERS ?= auto
 test: $(DEV)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal
 
 ## Static checks: ruff (lint and format) and mypy.
 lint: $(DEV)

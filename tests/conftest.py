@@ -21,12 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from argon2 import PasswordHasher
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon import migrate
@@ -38,10 +41,41 @@ from telecon.passwords import hash_password
 from telecon.settings import Settings
 from tests.mailserver import MailServer
 
-POSTGRES_URL = os.environ.get("TELECON_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TELECON_TEST_REDIS_URL")
+
+def _per_worker(postgres_url: str | None, redis_url: str | None) -> tuple[str | None, str | None]:
+    """The PostgreSQL database and Redis db of this pytest-xdist worker (``make test`` runs ``-n auto``).
+
+    Workers run side by side, and each empties its database and flushes its Redis db between tests, so none may
+    share them: worker ``gwN`` uses the database ``<name>_gwN`` (created when missing) and the Redis db
+    ``<db> - N``, counting down so that CI's db 15 stays the top one: 15 for gw0, 14 for gw1.
+    A run without xdist (``pytest`` alone) uses both URLs as given.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... set by xdist in each worker
+    if not worker:
+        return postgres_url, redis_url
+    index = int(worker.removeprefix("gw"))
+    if postgres_url:
+        url = make_url(postgres_url)
+        postgres_url = url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+    if redis_url:
+        parts = urlsplit(redis_url)
+        number = int(parts.path.strip("/") or 0) - index
+        if number < 0:
+            raise pytest.UsageError(f"TELECON_TEST_REDIS_URL={redis_url}: no Redis db left for worker {worker}")
+        redis_url = urlunsplit(parts._replace(path=f"/{number}"))
+    return postgres_url, redis_url
+
+
+POSTGRES_URL, REDIS_URL = _per_worker(
+    os.environ.get("TELECON_TEST_DATABASE_URL"), os.environ.get("TELECON_TEST_REDIS_URL")
+)
 TEST_PASSWORD = "correct horse battery staple"
-TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
+# The seeded staff's hash: argon2id as the service stores it, but at the lowest cost. verify() takes the cost
+# from the hash, so each of the suite's many logins takes microseconds instead of tens of milliseconds of CPU
+# at RFC 9106's 64 MiB (test_access.py and test_ui_sessions.py took 33 s of CPU with the full cost, 21 s with
+# this). Passwords the tests set through the API get the service's own full-cost hash, and unknown emails
+# still verify its dummy hash.
+TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -133,11 +167,25 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+async def _create_database_if_missing(postgres_url: str) -> None:
+    """An xdist worker's own database (``<name>_gwN``) exists after the first run on a server; create it then."""
+    url = make_url(postgres_url)
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database="postgres"
+    )
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database):
+            await admin.execute(f'CREATE DATABASE "{url.database}"')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_schema() -> str:
     assert POSTGRES_URL is not None
 
     async def build() -> None:
+        await _create_database_if_missing(POSTGRES_URL)
         engine = make_engine(POSTGRES_URL)
         async with engine.begin() as connection:
             await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -206,14 +254,18 @@ class LiveServer:
     """
 
     def __init__(self, settings: Settings, app_clock: Clock = clock, **config_options: Any) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn, never released in between: with tests running in parallel (xdist),
+        # a port that free_port() found free could be taken by another process before uvicorn bound it.
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         options: dict[str, Any] = {"log_level": "warning", "loop": "asyncio", "proxy_headers": False}
         config = uvicorn.Config(
             create_app(settings, clock=app_clock), host="127.0.0.1", port=self.port, **{**options, **config_options}
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -227,6 +279,7 @@ class LiveServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
 
 
 @pytest.fixture

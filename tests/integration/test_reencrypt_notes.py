@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +20,18 @@ from telecon.outcomes.models import Attendance, Outcome, OutcomeVersion
 from telecon.scheduling.models import Consultation
 from telecon.settings import Settings
 from tests.conftest import seed_world
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_put_back() -> Iterator[None]:
+    """``cli.main`` sets up the process's logging: a root handler on this test's captured stderr, which is closed
+    after the test. Put the root logger back, or every later log line in this process hits a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
 
 A = "secret A: the one retired: Hk3#pW8!qZ"
 B = "secret B: the current one: Rt6$mN2&vX"
