@@ -160,6 +160,29 @@ def fill_required(model: type[Base], rows: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
+def attendee_pair(
+    consultation_id: uuid.UUID, participant_id: uuid.UUID, specialist_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The participant's and the specialist's attendee rows of a seeded consultation (random token hashes)."""
+    return [
+        {
+            "consultation_id": consultation_id,
+            "kind": kind,
+            "user_id": user_id,
+            "participant_id": attendee_participant,
+            "name": kind.value,
+            "language": "de",
+            "jitsi_role": JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
+            "token_hash": secrets.token_hex(32),
+            "join_count": 0,
+        }
+        for kind, user_id, attendee_participant in (
+            (AttendeeKind.participant, None, participant_id),
+            (AttendeeKind.specialist, specialist_id, None),
+        )
+    ]
+
+
 @dataclass
 class World:
     organization_id: uuid.UUID
@@ -246,23 +269,7 @@ async def seed(engine: AsyncEngine, args: argparse.Namespace, rng: random.Random
                     "sequence": 0,
                 }
             )
-            for kind, user_id, attendee_participant in (
-                (AttendeeKind.participant, None, participant_id),
-                (AttendeeKind.specialist, specialist_id, None),
-            ):
-                attendee_rows.append(
-                    {
-                        "consultation_id": consultation_id,
-                        "kind": kind,
-                        "user_id": user_id,
-                        "participant_id": attendee_participant,
-                        "name": kind.value,
-                        "language": "de",
-                        "jitsi_role": JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
-                        "token_hash": secrets.token_hex(32),
-                        "join_count": 0,
-                    }
-                )
+            attendee_rows.extend(attendee_pair(consultation_id, participant_id, specialist_id))
 
     rule_rows = [
         {

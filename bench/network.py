@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import bench as booking_bench
 from telecon.db import make_engine
 from telecon.scheduling.links import JoinLinks, derive_link_key, hash_join_token, new_room_name
-from telecon.scheduling.models import Attendee, AttendeeKind, Consultation, ConsultationStatus, JitsiRole
+from telecon.scheduling.models import Attendee, Consultation, ConsultationStatus
 from telecon.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/telecon_bench_network"
@@ -138,27 +139,12 @@ async def seed_open_links(engine: AsyncEngine, world: booking_bench.World, rng: 
                 "sequence": 0,
             }
         )
-        for kind, user_id, attendee_participant, role in (
-            (AttendeeKind.participant, None, participant_id, JitsiRole.participant),
-            (AttendeeKind.specialist, specialist_id, None, JitsiRole.moderator),
-        ):
-            nonce = secrets.token_urlsafe(32)
-            token = links.token(nonce)
+        for attendee in booking_bench.attendee_pair(consultation_id, participant_id, specialist_id):
+            attendee["token_nonce"] = secrets.token_urlsafe(32)
+            token = links.token(attendee["token_nonce"])
+            attendee["token_hash"] = hash_join_token(token)
             tokens.append(token)
-            attendees.append(
-                {
-                    "consultation_id": consultation_id,
-                    "kind": kind,
-                    "user_id": user_id,
-                    "participant_id": attendee_participant,
-                    "name": kind.value,
-                    "language": "de",
-                    "jitsi_role": role,
-                    "token_nonce": nonce,
-                    "token_hash": hash_join_token(token),
-                    "join_count": 0,
-                }
-            )
+            attendees.append(attendee)
     async with engine.begin() as connection:
         await connection.execute(insert(Consultation), booking_bench.fill_required(Consultation, consultations))
         await connection.execute(insert(Attendee), booking_bench.fill_required(Attendee, attendees))
@@ -289,22 +275,29 @@ MEASUREMENTS = (
 )
 
 
-async def telecon_pass(
-    run: Run,
-    database_url: str,
-    workdir: Path,
-    world: booking_bench.World,
-    tokens: Sequence[str],
-    slots: Iterator[tuple[uuid.UUID, datetime]],
-    rng: random.Random,
-    processes: int,
-    concurrencies: Sequence[int],
-) -> None:
-    server = AppServer(database_url, workdir / f"telecon-{processes}.log", "bench_app:make_app", processes)
+@dataclass
+class Setup:
+    """What every pass of the run shares."""
+
+    run: Run
+    database_url: str
+    workdir: Path
+    world: booking_bench.World
+    tokens: Sequence[str]
+    slots: Iterator[tuple[uuid.UUID, datetime]]
+    """The free slots not booked yet, shared by telecon and the raw reference."""
+    rng: random.Random
+    concurrencies: Sequence[int]
+
+
+async def telecon_pass(setup: Setup, processes: int) -> None:
+    run, world, rng, tokens, concurrencies = setup.run, setup.world, setup.rng, setup.tokens, setup.concurrencies
+    log = setup.workdir / f"telecon-{processes}.log"
+    server = AppServer(setup.database_url, log, "bench_app:make_app", processes)
     connect, _ = booking_bench.connection_factory("raw", server.port)
     professions = [p.value for p in booking_bench.PROFESSIONS]
     pickers: dict[str, Pick] = {
-        "booking": booking_picker(world, slots, rng),
+        "booking": booking_picker(world, setup.slots, rng),
         "one": get_picker(lambda: booking_bench.slot_path(world, 28, specialist_id=rng.choice(world.specialists)[0])),
         "profession": get_picker(lambda: booking_bench.slot_path(world, 14, profession=rng.choice(professions))),
         "join": get_picker(lambda: f"/api/v1/join/{rng.choice(tokens)}"),
@@ -331,23 +324,14 @@ async def telecon_pass(
             print(f"telecon exited with {code} or answered errors; the end of its log:\n{server.log_tail(40)}")
 
 
-async def raw_pass(
-    run: Run,
-    database_url: str,
-    workdir: Path,
-    world: booking_bench.World,
-    slots: Iterator[tuple[uuid.UUID, datetime]],
-    rng: random.Random,
-    processes: int,
-    concurrencies: Sequence[int],
-) -> None:
-    server = AppServer(database_url, workdir / f"raw-{processes}.log", "raw_app:make_app", processes)
+async def raw_pass(setup: Setup, processes: int) -> None:
+    server = AppServer(setup.database_url, setup.workdir / f"raw-{processes}.log", "raw_app:make_app", processes)
     connect, _ = booking_bench.connection_factory("raw", server.port)
     try:
         server.start()
-        for concurrency in concurrencies:
-            pick = booking_picker(world, slots, rng)
-            await run.measure("raw", "raw asyncpg booking (ceiling)", processes, concurrency, connect, {}, pick)
+        for concurrency in setup.concurrencies:
+            pick = booking_picker(setup.world, setup.slots, setup.rng)
+            await setup.run.measure("raw", "raw asyncpg booking (ceiling)", processes, concurrency, connect, {}, pick)
     finally:
         server.stop()
 
@@ -465,21 +449,22 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> int:
     )
     worker = mail_bench.Child("telecon worker", ["-m", "telecon", "worker"], workdir / "worker.log", worker_env)
     run = Run(args.warmup, args.duration)
-    slots = iter(world.free_slots)
+    setup = Setup(run, database_url, workdir, world, tokens, iter(world.free_slots), rng, args.concurrency)
     started = time.perf_counter()
     try:
         for processes in args.processes:
             print(f"\ntelecon (bench_app, as `telecon serve`), {processes} process(es), Redis + one arq worker:")
-            await telecon_pass(run, database_url, workdir, world, tokens, slots, rng, processes, args.concurrency)
+            await telecon_pass(setup, processes)
             worker.alive()
             print(f"raw asyncpg booking transaction (bench/raw_app.py), {processes} process(es):")
-            await raw_pass(run, database_url, workdir, world, slots, rng, processes, args.concurrency)
+            await raw_pass(setup, processes)
         engine = make_engine(database_url)
         try:
             outbox, due = await wait_drained(engine, limit=60)
             after = await booking_bench.count_consultations(engine)
         finally:
             await engine.dispose()
+        worker_cpu = booking_bench.process_cpu_seconds(worker.pid)
     finally:
         worker.stop()
     measuring = time.perf_counter() - started
@@ -488,6 +473,10 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> int:
     print(
         f"measuring took {measuring:.0f} s ({args.duration:.1f} s per measurement after {args.warmup:.1f} s warm-up); "
         "client: raw asyncio streams, one keep-alive connection per concurrent client"
+    )
+    print(
+        f"the arq worker used {worker_cpu:.0f} s of CPU in those {measuring:.0f} s (sending the bookings' mail to "
+        "files: it competes with the servers and PostgreSQL for the same cores)"
     )
     print(f"database connections: {TOTAL_POOL} in all, split over the app processes (telecon and raw alike)")
     consistent = after - before == run.created
