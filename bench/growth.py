@@ -2,7 +2,7 @@
 
 Run by hand, never by the test suite::
 
-    .venv/bin/python bench/growth.py                      # about 10 minutes
+    .venv/bin/python bench/growth.py                      # about 8 minutes
     .venv/bin/python bench/growth.py --steps 1000 10000   # a smoke run
 
 It resets ``telecon_bench_growth`` (never ``test``) and seeds it with ``bench.py``'s seeder: 200 specialists, 12

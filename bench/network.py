@@ -2,7 +2,7 @@
 
 Run by hand, never by the test suite (issue 16)::
 
-    .venv/bin/python bench/network.py            # about 10 minutes
+    .venv/bin/python bench/network.py            # about 12 minutes
     .venv/bin/python bench/network.py --quick    # a smoke run of about two minutes
 
 It resets ``telecon_bench_network`` (never ``test``), seeds 200 specialists (40 per profession), 12 weeks of
