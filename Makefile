@@ -21,7 +21,7 @@ $(RUNTIME): $(BIN)/python requirements-runtime.lock requirements-build.lock pypr
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# Everything the tests and the checks need: the full lock (the runtime one plus the dev extra).
+# Everything the tests, the checks and bench/ need: the full lock (the runtime one plus the dev and bench extras).
 $(DEV): $(RUNTIME) requirements.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
@@ -50,7 +50,7 @@ check: lint test
 ## Re-resolve the three lock files after changing pyproject.toml (installs uv into the venv).
 lock: $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 --generate-hashes -o requirements.lock
 	$(UV) pip compile pyproject.toml -c requirements.lock --python-version 3.11 --generate-hashes -o requirements-runtime.lock
 	$(UV) pip compile requirements-build.in -c requirements.lock --python-version 3.11 --generate-hashes -o requirements-build.lock
 

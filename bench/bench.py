@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -160,6 +160,29 @@ def fill_required(model: type[Base], rows: list[dict[str, Any]]) -> list[dict[st
     return rows
 
 
+def attendee_pair(
+    consultation_id: uuid.UUID, participant_id: uuid.UUID, specialist_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The participant's and the specialist's attendee rows of a seeded consultation (random token hashes)."""
+    return [
+        {
+            "consultation_id": consultation_id,
+            "kind": kind,
+            "user_id": user_id,
+            "participant_id": attendee_participant,
+            "name": kind.value,
+            "language": "de",
+            "jitsi_role": JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
+            "token_hash": secrets.token_hex(32),
+            "join_count": 0,
+        }
+        for kind, user_id, attendee_participant in (
+            (AttendeeKind.participant, None, participant_id),
+            (AttendeeKind.specialist, specialist_id, None),
+        )
+    ]
+
+
 @dataclass
 class World:
     organization_id: uuid.UUID
@@ -246,23 +269,7 @@ async def seed(engine: AsyncEngine, args: argparse.Namespace, rng: random.Random
                     "sequence": 0,
                 }
             )
-            for kind, user_id, attendee_participant in (
-                (AttendeeKind.participant, None, participant_id),
-                (AttendeeKind.specialist, specialist_id, None),
-            ):
-                attendee_rows.append(
-                    {
-                        "consultation_id": consultation_id,
-                        "kind": kind,
-                        "user_id": user_id,
-                        "participant_id": attendee_participant,
-                        "name": kind.value,
-                        "language": "de",
-                        "jitsi_role": JitsiRole.moderator if kind is AttendeeKind.specialist else JitsiRole.participant,
-                        "token_hash": secrets.token_hex(32),
-                        "join_count": 0,
-                    }
-                )
+            attendee_rows.extend(attendee_pair(consultation_id, participant_id, specialist_id))
 
     rule_rows = [
         {
@@ -1125,17 +1132,20 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     return 0 if consistent and other == 0 else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="telecon-bench-") as workdir:
+def run_bounded(measure: Callable[[Path], Awaitable[int]], time_limit: float, prefix: str) -> int:
+    """Run ``measure(workdir)`` on uvloop within ``time_limit`` seconds; SIGTERM and Ctrl-C stop it cleanly.
+
+    Shared by the benchmark scripts of bench/: their ``finally`` blocks stop the servers they started.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
 
         async def bounded() -> int:
             task = asyncio.current_task()
             assert task is not None
             # SIGTERM cancels like Ctrl-C does, so the finally blocks stop the server.
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            async with asyncio.timeout(args.time_limit):
-                return await run(args, Path(workdir))
+            async with asyncio.timeout(time_limit):
+                return await measure(Path(workdir))
 
         try:
             return uvloop.run(bounded())
@@ -1143,11 +1153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"benchmark failed: {error}", file=sys.stderr)
             return 1
         except TimeoutError:
-            print(f"the benchmark exceeded --time-limit {args.time_limit:.0f} s", file=sys.stderr)
+            print(f"the benchmark exceeded --time-limit {time_limit:.0f} s", file=sys.stderr)
             return 2
         except (KeyboardInterrupt, asyncio.CancelledError):
             print("interrupted", file=sys.stderr)
             return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_bounded(lambda workdir: run(args, workdir), args.time_limit, "telecon-bench-")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def make_app() -> Litestar:
     @asynccontextmanager
     async def pool(_: Litestar) -> AsyncIterator[None]:
         url = os.environ["BENCH_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-        state["pool"] = await asyncpg.create_pool(url, min_size=32, max_size=40)
+        # BENCH_POOL_SIZE: bench/network.py splits the same 40 connections over its app processes.
+        size = int(os.environ.get("BENCH_POOL_SIZE", "40"))
+        state["pool"] = await asyncpg.create_pool(url, min_size=min(32, size), max_size=size)
         async with state["pool"].acquire() as connection:
             state["organization_id"] = await connection.fetchval("SELECT id FROM organization LIMIT 1")
         try:
