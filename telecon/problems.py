@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from telecon.errors import DomainError, InvalidInput, TooManyRequests
 from telecon.schemas import PATTERN_HINTS
@@ -114,8 +115,9 @@ DATABASE_RETRY_SECONDS = 5
 
 
 def database_unreachable(exc: BaseException) -> bool:
-    """Whether an error means the database cannot be reached now (down, restarting, a cut connection)."""
-    if isinstance(exc, ConnectionError | TimeoutError):
+    """Whether an error means the database cannot be reached now (down, restarting, a cut connection), or not
+    in time: every pooled connection stayed busy past the pool's timeout (overload, seen in bench/network.py)."""
+    if isinstance(exc, ConnectionError | TimeoutError | PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
@@ -136,7 +138,7 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
         return problem(
             503,
             "Service unavailable",
-            "the database cannot be reached right now; nothing was saved, please try again shortly",
+            "the database cannot be reached right now, or is too busy; nothing was saved, please try again shortly",
             retry_after=DATABASE_RETRY_SECONDS,
         )
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route, exc_info=exc)

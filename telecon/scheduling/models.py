@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telecon.db import Base, IdMixin, enum_column, utcnow
@@ -111,6 +111,26 @@ class Consultation(IdMixin, Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+LONGEST_BLOCK = LONGEST_CONSULTATION + LONGEST_BUFFER
+"""The most time one consultation (or hold) blocks: its duration and its buffer, each capped by the schemas."""
+
+
+def blocking(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Consultations and holds whose blocked time ``[starts_at, blocked_until)`` overlaps ``[start, end)``.
+
+    The one busy-time condition of slot search, booking and rescheduling. Besides the overlap it bounds
+    ``starts_at`` from below (nothing blocks longer than ``LONGEST_BLOCK``), so the query is a range on
+    ``ix_consultation_specialist_time`` rather than every past consultation of the specialists: at a million
+    consultations a profession's search went from a sequential scan (183 ms) to an index range (2.4 ms), bench/.
+    """
+    return and_(
+        Consultation.status != ConsultationStatus.cancelled,
+        Consultation.starts_at < end,
+        Consultation.blocked_until > start,
+        Consultation.starts_at > start - LONGEST_BLOCK,
+    )
 
 
 BOOKED = Consultation.status != ConsultationStatus.held

@@ -42,6 +42,7 @@ from telecon.scheduling.models import (
     ConsultationStatus,
     ConsultationType,
     OverrideKind,
+    blocking,
 )
 from telecon.settings import Settings
 
@@ -129,10 +130,7 @@ async def _specialist_calendars(
     busy: dict[uuid.UUID, list[slot_rules.Interval]] = defaultdict(list)
     busy_rows = await session.execute(
         select(Consultation.specialist_id, Consultation.starts_at, Consultation.blocked_until).where(
-            Consultation.specialist_id.in_(ids),
-            Consultation.status != ConsultationStatus.cancelled,
-            Consultation.starts_at < end,
-            Consultation.blocked_until > start,
+            Consultation.specialist_id.in_(ids), blocking(start, end)
         )
     )
     for specialist_id, lo, hi in busy_rows:
@@ -368,12 +366,7 @@ async def check_free(
     *,
     ignore: uuid.UUID | None = None,
 ) -> None:
-    query = select(func.count()).where(
-        Consultation.specialist_id == specialist_id,
-        Consultation.status != ConsultationStatus.cancelled,
-        Consultation.starts_at < blocked_until,
-        Consultation.blocked_until > starts_at,
-    )
+    query = select(func.count()).where(Consultation.specialist_id == specialist_id, blocking(starts_at, blocked_until))
     if ignore is not None:
         query = query.where(Consultation.id != ignore)
     if await session.scalar(query):

@@ -145,6 +145,29 @@ async def test_a_buffer_hides_the_slot_right_after_a_booking(client: httpx.Async
     assert_problem(refused, 409, "start")
 
 
+async def test_the_longest_consultation_with_the_longest_buffer_still_blocks_at_its_end(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The busy-time query bounds the start from below by LONGEST_BLOCK (an index range, not every past row):
+    a consultation of 8 hours with a buffer of 4, starting at 00:00, still blocks a search from 11:00."""
+    coach = await login(client, world.coach)
+    doctor = await login(client, world.specialist)
+    longest = await create_type(client, world, name="Ganztägig", duration_minutes=480, buffer_minutes=240)
+    sunday = next_weekday(6)
+    extra = {"start": berlin(sunday, 0), "end": berlin(sunday + timedelta(days=1), 0), "kind": "extra"}
+    added = await client.post(f"/api/v1/specialists/{world.specialist_id}/overrides", json=extra, headers=doctor)
+    assert added.status_code == 201, added.text
+    booked = await client.post(
+        "/api/v1/consultations", json=booking(world, berlin(sunday, 0), consultation_type_id=longest), headers=coach
+    )
+    assert booked.status_code == 201, booked.text
+    # Blocked 00:00–12:00 (8 h and the 4-hour buffer): from 11:00 the first free half hour is 12:00.
+    found = await slots_of(client, coach, world, berlin(sunday, 11), berlin(sunday, 13))
+    assert clocks_on(found, sunday) == ["12:00", "12:30"]
+    refused = await client.post("/api/v1/consultations", json=booking(world, berlin(sunday, 11, 30)), headers=coach)
+    assert_problem(refused, 409, "start")
+
+
 async def test_a_booking_just_past_the_search_end_still_blocks_a_buffered_slot(
     client: httpx.AsyncClient, world: World
 ) -> None:

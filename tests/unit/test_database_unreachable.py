@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from telecon.problems import database_unreachable
 
@@ -23,6 +24,7 @@ def wrapped(sqlstate: str | None, kind: type[DBAPIError] = DBAPIError) -> DBAPIE
     [
         (ConnectionRefusedError(111, "refused"), True),
         (TimeoutError(), True),
+        (PoolTimeout("QueuePool limit of size 40 overflow 0 reached, connection timed out"), True),
         (wrapped("57P03"), True),  # the database system is starting up
         (wrapped("57P01"), True),  # terminating connection due to administrator command
         (wrapped("08006"), True),  # connection failure
