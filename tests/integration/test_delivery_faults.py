@@ -555,7 +555,10 @@ async def test_redis_down_while_booking_then_a_worker_sends(
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
-            await worker.close()
+            # A job still running when the worker was cancelled ends cancelled too, and close() awaits it (seen
+            # in CI on a loaded machine): that is the teardown, not the test's outcome.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
     finally:
         redis.stop()
     [row] = await outbox(sessionmaker, consultation_id)
