@@ -46,6 +46,8 @@ from telecon.scheduling.models import Consultation, ConsultationStatus, Consulta
 from telecon.scheduling.services import BOOKERS, SchedulingPolicy, Slot, lost_race, type_allows
 from telecon.waitlist.models import OPEN_STATUSES, WaitlistEntry, WaitlistStatus
 
+LATEST_DATE_HORIZON = timedelta(days=731)
+"""How far ahead a latest date may lie (a year 9999 would overflow the search's end)."""
 HOLD_ATTEMPTS = 3
 """Slots one entry tries in a row when a booking takes each one between the search and the hold (PostgreSQL)."""
 
@@ -78,8 +80,12 @@ async def add_entry(
     consultation_type = await get_consultation_type(session, actor.organization_id, consultation_type_id)
     if not type_allows(consultation_type.professions, profession):
         raise InvalidInput("this consultation type does not allow this profession", field="profession")
-    if latest_date is not None and latest_date < await _today(session, actor.organization_id, now):
-        raise InvalidInput("the latest date has passed", field="latest_date")
+    if latest_date is not None:
+        today = await _today(session, actor.organization_id, now)
+        if latest_date < today:
+            raise InvalidInput("the latest date has passed", field="latest_date")
+        if latest_date > today + LATEST_DATE_HORIZON:
+            raise InvalidInput("the latest date may be at most two years ahead", field="latest_date")
     if ConsentKind.video_consultation not in await participants.active_consents(session, participant_id):
         raise Conflict("the participant has not consented to video consultations", field="participant_id")
     waiting = await session.scalar(

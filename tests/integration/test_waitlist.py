@@ -251,6 +251,8 @@ async def test_bad_requests_name_the_field(client: httpx.AsyncClient, world: Wor
         422,
         "latest_date",
     )
+    far = entry_body(world, pid, latest_date="9999-12-31")
+    assert_problem(await client.post("/api/v1/waitlist", json=far, headers=coach), 422, "latest_date")
     assert_problem(
         await client.post("/api/v1/waitlist", json=entry_body(world, pid, profession="astrologer"), headers=coach),
         422,
