@@ -162,3 +162,16 @@ def make_engine(url: str, *, pool_size: int = 40, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def end_reads(session: AsyncSession) -> None:
+    """End a request's transaction after its last read and give the connection back to the pool.
+
+    For a handler with CPU work after its last query (the slot search, ``SlotSearch``): the connection would
+    wait idle through that work while other requests queue for it, and on SQLite every transaction holds the
+    write lock (``BEGIN IMMEDIATE``). The session stays usable: a later query begins a new transaction. Only for
+    a request that has written nothing: this commits, and a later error could no longer undo a write.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_reads after a change: the request must commit or roll back its writes itself")
+    await session.commit()

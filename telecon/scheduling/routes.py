@@ -10,6 +10,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from telecon.access import Actor, Role
+from telecon.db import end_reads
 from telecon.openapi import problems
 from telecon.organizations.models import Profession
 from telecon.participants import services as participants
@@ -193,11 +194,10 @@ async def find_slots(
     busy times of the specialist's own connected calendar and the minimum notice. `start` and `end` need an
     offset; the span is bounded.
     """
-    policy = policy_of(state)
-    found = await services.find_slots(
+    search = await services.read_slots(
         db_session,
-        actor,
-        policy,
+        actor.organization_id,
+        policy_of(state),
         consultation_type_id=consultation_type_id,
         start=start,
         end=end,
@@ -205,7 +205,8 @@ async def find_slots(
         profession=profession,
         now=current_time(state),
     )
-    return SlotsOut(slots=[SlotOut.of(s) for s in found])
+    await end_reads(db_session)  # no connection held while the slots are computed and encoded
+    return SlotsOut(slots=[SlotOut.of(s) for s in search.slots()])
 
 
 @post(

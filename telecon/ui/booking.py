@@ -1,7 +1,7 @@
 """The coach's booking pages: a week grid of free slots, booking one, and the consultation page with its
 cancel and reschedule forms.
 
-Like the API, every page calls the scheduling services (``find_slots``, ``book_consultation``,
+Like the API, every page calls the scheduling services (``read_slots``, ``book_consultation``,
 ``get_consultation``, ``cancel_consultation``, ``reschedule_consultation``) with the policy from the app's state
 and the app's clock. A slot another booker took meanwhile (``Conflict`` on ``start``) shows the grid again,
 refreshed, with the typed values kept; every other invalid value is named next to its field.
@@ -22,6 +22,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from telecon.dates import babel_locale
+from telecon.db import end_reads
 from telecon.errors import Conflict, InvalidInput, NotFound
 from telecon.organizations import services as organizations
 from telecon.organizations.models import Profession, User
@@ -173,9 +174,9 @@ async def _week_of_slots(
 ) -> Week:
     policy: SchedulingPolicy = state.scheduling_policy
     start = datetime.combine(monday, time(0), tzinfo=zone)
-    found = await scheduling.find_slots(
+    search = await scheduling.read_slots(
         db_session,
-        me.actor,
+        me.actor.organization_id,
         policy,
         consultation_type_id=consultation_type_id,
         start=start,
@@ -184,6 +185,8 @@ async def _week_of_slots(
         profession=profession,
         now=current_time(state),
     )
+    await end_reads(db_session)  # no connection held while a profession's week is computed and rendered
+    found = search.slots()
     days = []
     for offset in range(7):
         day = monday + timedelta(days=offset)

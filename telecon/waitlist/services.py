@@ -4,7 +4,7 @@ How a slot reaches a waiting participant:
 
 1. A coach adds an entry: participant, consultation type, profession, optionally a language and a latest day.
 2. ``offer`` walks the entries still waiting, oldest first across all organizations, and looks for each one's
-   earliest free slot with ``scheduling.services.slots_of``, the search coaches use (same rules, same busy time,
+   earliest free slot with ``scheduling.services.read_slots``, the search coaches use (same rules, same busy time,
    other holds included), among the organization's specialists of that profession. The search starts at the end of
    the hold, so the slot still has its minimum notice when the coach confirms. A slot found becomes a hold (a
    ``consultation`` row with status ``held``: the exclusion constraint and every slot search see it) and an email
@@ -321,7 +321,7 @@ async def _hold_first_slot(
     if end <= start:
         return False
     try:
-        found = await scheduling.slots_of(
+        search = await scheduling.read_slots(
             session,
             entry.organization_id,
             policy,
@@ -334,7 +334,7 @@ async def _hold_first_slot(
         )
     except NotFound:
         return False  # the consultation type is gone; the entry waits for a person to look at it
-    for slot in found[:HOLD_ATTEMPTS]:
+    for slot in search.slots()[:HOLD_ATTEMPTS]:
         if await _hold(session, policy, entry, slot, now=now, until=offered_until):
             return True
     return False

@@ -19,7 +19,7 @@ from telecon.organizations import services as organizations
 from telecon.organizations.models import Membership, Profession, User
 from telecon.scheduling.booking import book_consultation
 from telecon.scheduling.links import JoinLinks, derive_link_key
-from telecon.scheduling.services import SchedulingPolicy, find_slots, get_consultation
+from telecon.scheduling.services import SchedulingPolicy, get_consultation, read_slots
 from tests.conftest import World, next_weekday, now, seed_world
 
 pytestmark = pytest.mark.dates  # bookings lie a week or two after the test day
@@ -128,8 +128,10 @@ async def test_an_ineligible_specialist_is_refused_by_the_booking_query_and_ever
             "end": start_on(1, 0) + timedelta(days=1),
         }
         with pytest.raises(NotFound):
-            await find_slots(session, actor, POLICY, specialist_id=world.specialist_id, **window)
-        assert await find_slots(session, actor, POLICY, profession=Profession.physician, **window) == []
+            await read_slots(session, world.organization_id, POLICY, specialist_id=world.specialist_id, **window)
+        physicians = await read_slots(session, world.organization_id, POLICY, profession=Profession.physician, **window)
+        assert physicians.specialists == []
+        assert physicians.slots() == []
         assert (await get_consultation(session, actor, earlier)).specialist_available is False
 
 

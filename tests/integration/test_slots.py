@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.db import end_reads
+from telecon.organizations.models import Profession
+from telecon.participants.models import Participant
+from telecon.scheduling.links import JoinLinks, derive_link_key
+from telecon.scheduling.services import SchedulingPolicy, read_slots
 from telecon.settings import Settings
 from tests.conftest import (
     LiveServer,
@@ -209,6 +215,45 @@ async def test_search_by_profession(client: httpx.AsyncClient, world: World) -> 
     assert len(psychologists) == 30
     assert {s["specialist_id"] for s in psychologists} == {str(world.psychologist_id)}
     assert await slots_of(client, coach, world, *week(monday), profession="psychotherapist") == []
+
+
+async def test_the_search_gives_its_connection_back_before_computing(
+    sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    """What the API and the booking page do: read, ``end_reads``, then compute without a connection."""
+    engine = sessionmaker.kw["bind"]
+    policy = SchedulingPolicy(links=JoinLinks(derive_link_key("x" * 32), "http://telecon.test"))
+    monday = next_weekday(0)
+    async with sessionmaker() as session:
+        search = await read_slots(
+            session,
+            world.organization_id,
+            policy,
+            consultation_type_id=world.type_id,
+            start=berlin_time(monday, 0),
+            end=berlin_time(monday, 0) + timedelta(days=7),
+            profession=Profession.physician,
+            now=now(),
+        )
+        assert engine.pool.checkedout() == 1
+        await end_reads(session)
+        assert engine.pool.checkedout() == 0
+        assert not session.in_transaction()
+        found = search.slots()
+        assert engine.pool.checkedout() == 0
+    assert len(found) == 30  # as test_search_by_profession finds through HTTP
+    assert {slot.specialist_id for slot in found} == {world.specialist_id}
+
+
+async def test_reads_cannot_be_ended_after_a_change(
+    sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    async with sessionmaker() as session:
+        participant = await session.get_one(Participant, world.participant_id)
+        participant.display_name = "Changed"
+        with pytest.raises(RuntimeError, match="end_reads after a change"):
+            await end_reads(session)
+        await session.rollback()
 
 
 async def test_a_type_for_psychologists_offers_only_psychologists(client: httpx.AsyncClient, world: World) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from telecon.scheduling.models import OverrideKind
+from telecon.scheduling.services import SlotSearch
 from telecon.scheduling.slots import (
     Interval,
     WeeklyRule,
@@ -483,3 +486,23 @@ def test_merge(given: list[Interval], expected: list[Interval]) -> None:
 )
 def test_subtract(intervals: list[Interval], holes: list[Interval], expected: list[Interval]) -> None:
     assert subtract(intervals, holes) == expected
+
+
+def test_a_search_of_several_specialists_is_soonest_first_and_equal_starts_in_id_order() -> None:
+    """Berlin's 09:00 and New York's 03:00 are the same instant in June; the second specialist also has extra
+    hours before it."""
+    first, second = uuid.UUID(int=1), uuid.UUID(int=2)
+    search = SlotSearch(
+        specialists=[(first, BERLIN), (second, NEW_YORK)],
+        rules={first: [WeeklyRule(0, time(9), time(10))], second: [WeeklyRule(0, time(3), time(4))]},
+        overrides={second: {OverrideKind.extra: [(utc(2027, 6, 7, 6, 30), utc(2027, 6, 7, 7))]}},
+        busy={first: [(utc(2027, 6, 7, 7, 30), utc(2027, 6, 7, 8))]},
+        duration=HALF_HOUR,
+        buffer=timedelta(0),
+        earliest=LONG_AGO,
+        start=local(MONDAY, 0),
+        end=local(MONDAY + timedelta(days=1), 0),
+    )
+    found = [(slot.start.strftime("%H:%M"), slot.specialist_id) for slot in search.slots()]
+    assert found == [("06:30", second), ("07:00", first), ("07:00", second), ("07:30", second)]
+    assert all(slot.end - slot.start == HALF_HOUR for slot in search.slots())
