@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "development-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
@@ -79,6 +79,10 @@ class Settings(BaseSettings):
 
     calendar_sync_minutes: int = Field(default=5, ge=1, le=1440)
     """How often the worker reads each specialist's own calendar (CalDAV or ICS URL) for busy times."""
+    calendar_private_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    """Networks outside the public internet whose calendar servers may be read (e.g. the job centre's own CalDAV
+    server), comma-separated; none by default: a calendar URL that resolves to a private, loopback or link-local
+    address is refused (``telecon.egress``)."""
 
     min_notice_minutes: int = Field(default=120, ge=0)
     max_slot_search_days: int = Field(default=62, ge=1)
@@ -112,9 +116,9 @@ class Settings(BaseSettings):
     """Where the join page loads ``external_api.js``; defaults to the Jitsi server's own copy."""
     join_max_misses_per_address: int = Field(default=30, ge=1)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "calendar_private_networks", mode="before")
     @classmethod
-    def _split_proxies(cls, value: Any) -> Any:
+    def _split_networks(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
             return value
         networks = []
@@ -122,7 +126,8 @@ class Settings(BaseSettings):
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise ValueError(f"TELECON_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+                name = f"TELECON_{(info.field_name or '').upper()}"
+                raise ValueError(f"{name}: {item!r} is not an IP address or network") from None
         return networks
 
     @field_validator("reminder_minutes", mode="before")

@@ -125,7 +125,9 @@ async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
     settings: Settings = ctx["settings"]
     keys = ctx.get("key_ring") or KeyRing.from_settings(settings)
     every = timedelta(minutes=settings.calendar_sync_minutes)
-    return await calendars.sync_due(ctx["sessionmaker"], keys, now=clock(), every=every)
+    return await calendars.sync_due(
+        ctx["sessionmaker"], keys, now=clock(), every=every, private_networks=settings.calendar_private_networks
+    )
 
 
 async def waitlist_sweep(ctx: dict[str, Any]) -> dict[str, int]:
@@ -279,7 +281,13 @@ class InProcessJobs:
         while not self._stopping.is_set():
             request_id.set(f"calendars-{new_request_id()}")
             try:
-                await calendars.sync_due(self._sessionmaker, keys, now=self._clock(), every=every)
+                await calendars.sync_due(
+                    self._sessionmaker,
+                    keys,
+                    now=self._clock(),
+                    every=every,
+                    private_networks=self._settings.calendar_private_networks,
+                )
             except Exception:
                 log.exception("the in-process calendar sync failed; trying again later")
             await self._pause(CALENDAR_POLL_SECONDS)

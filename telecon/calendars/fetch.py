@@ -30,6 +30,7 @@ import icalendar
 import recurring_ical_events
 
 from telecon.calendars.models import CalendarKind
+from telecon.egress import NotPublic
 
 Interval = tuple[datetime, datetime]
 
@@ -38,6 +39,10 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_OCCURRENCES = 20_000
 """Occurrences expanded per read at most (a rule repeating every few minutes would otherwise run away)."""
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+NOT_PUBLIC = (
+    "the calendar's address is not on the public internet; telecon reads such a calendar only from a network "
+    "the operator allows (TELECON_CALENDAR_PRIVATE_NETWORKS)"
+)
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 
@@ -215,6 +220,8 @@ async def _request(client: httpx.AsyncClient, access: Access, method: str, **kwa
                     raise Unreadable(f"the calendar is larger than {MAX_BYTES // (1024 * 1024)} MB")
         finally:
             await response.aclose()
+    except NotPublic:
+        raise Unreadable(NOT_PUBLIC) from None
     except httpx.TimeoutException:
         raise Unreadable("the calendar server did not answer in time") from None
     except httpx.HTTPError:

@@ -16,6 +16,7 @@ from telecon.calendars.models import CalendarKind
 from telecon.calendars.schemas import CalendarIn, CalendarOut
 from telecon.crypto import KeyRing
 from telecon.openapi import problems
+from telecon.settings import Settings
 from telecon.web import CurrentActor, DbSession, current_time
 
 SPECIALISTS = {"roles": (Role.specialist,)}
@@ -28,16 +29,17 @@ def _keys(state: State) -> KeyRing:
 
 
 async def sync_now(
-    db_session: AsyncSession, actor: Actor, keys: KeyRing, specialist_id: uuid.UUID, *, now: datetime
+    db_session: AsyncSession, actor: Actor, state: State, specialist_id: uuid.UUID, *, now: datetime
 ) -> None:
     """Read the actor's own calendar now and record the outcome, for this route and the availability page.
 
     It commits the request's transaction before reading: no transaction stays open while a calendar server takes
     its time (on SQLite it would hold the write lock). The outcome is written in a new one, committed as usual.
     """
-    reading = await services.sync_target(db_session, actor, keys, specialist_id)
+    settings: Settings = state.settings
+    reading = await services.sync_target(db_session, actor, _keys(state), specialist_id)
     await db_session.commit()
-    async with services.http_client() as client:
+    async with services.http_client(settings.calendar_private_networks) as client:
         outcome = await services.read(client, reading, now=now)
     await services.record(db_session, reading, outcome, now=now)
 
@@ -107,7 +109,7 @@ async def sync_calendar(
     of the last successful read stay.
     """
     now = current_time(state)
-    await sync_now(db_session, actor, _keys(state), specialist_id, now=now)
+    await sync_now(db_session, actor, state, specialist_id, now=now)
     return CalendarOut.of(await services.calendar_status(db_session, actor, specialist_id, now=now))
 
 

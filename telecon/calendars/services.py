@@ -31,6 +31,7 @@ from telecon.audit import services as audit
 from telecon.calendars import fetch
 from telecon.calendars.models import BusyPeriod, CalendarKind, CalendarSource
 from telecon.crypto import KeyRing, UnknownKey
+from telecon.egress import IPNetwork, public_client
 from telecon.errors import InvalidInput, NotFound
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
@@ -230,9 +231,10 @@ async def record(
     return True
 
 
-def http_client() -> httpx.AsyncClient:
-    """The client a sync reads calendars with: redirects followed (an ICS link often moves to https)."""
-    return httpx.AsyncClient(follow_redirects=True, max_redirects=5, timeout=fetch.TIMEOUT)
+def http_client(private_networks: Sequence[IPNetwork]) -> httpx.AsyncClient:
+    """The client a sync reads calendars with: public addresses only, and those in the networks the operator
+    allows (``telecon.egress``); redirects followed (an ICS link often moves to https), each checked again."""
+    return public_client(private_networks, follow_redirects=True, max_redirects=5, timeout=fetch.TIMEOUT)
 
 
 async def sync_one(
@@ -262,9 +264,16 @@ async def sync_one(
 
 
 async def sync_due(
-    sessionmaker: async_sessionmaker[AsyncSession], keys: KeyRing, *, now: datetime, every: timedelta
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keys: KeyRing,
+    *,
+    now: datetime,
+    every: timedelta,
+    private_networks: Sequence[IPNetwork] = (),
 ) -> dict[str, int]:
-    """Sync every source not tried for ``every``: the worker's job. Returns how many were read and failed."""
+    """Sync every source not tried for ``every``: the worker's job. Returns how many were read and failed.
+
+    ``private_networks``: non-public networks whose calendar servers may be read (``http_client``)."""
     cutoff = now - every
     async with sessionmaker() as session:
         due = list(
@@ -285,7 +294,7 @@ async def sync_due(
         async with limit:
             return await sync_one(sessionmaker, keys, client, source_id, now=now)
 
-    async with http_client() as client:
+    async with http_client(private_networks) as client:
         results = await asyncio.gather(*(one(source_id) for source_id in due), return_exceptions=True)
     failed = 0
     for source_id, result in zip(due, results, strict=True):

@@ -345,7 +345,7 @@ async def connect_calendar(request: Request[Any, Any, Any], db_session: DbSessio
     if errors:
         return await _page(visit, db_session, me, status=422, calendar_form=kept, calendar_errors=errors)
     now = current_time(request.app.state)
-    await sync_now(db_session, me.actor, _keys(visit), me.actor.user_id, now=now)
+    await sync_now(db_session, me.actor, request.app.state, me.actor.user_id, now=now)
     return redirect("/availability?saved=calendar#calendar", visit)
 
 
@@ -355,7 +355,7 @@ async def sync_calendar(request: Request[Any, Any, Any], db_session: DbSession) 
     visit = Visit.of(request)
     visit.check_form(await request.form())
     me = await require_me(db_session, visit, Role.specialist)
-    await sync_now(db_session, me.actor, _keys(visit), me.actor.user_id, now=current_time(request.app.state))
+    await sync_now(db_session, me.actor, request.app.state, me.actor.user_id, now=current_time(request.app.state))
     return redirect("/availability?saved=calendar_read#calendar", visit)
 
 

@@ -100,7 +100,8 @@ def _read_form(form: Any, t: dict[str, Any]) -> tuple[dict[str, str], dict[str, 
 def _refusal(refused: InvalidInput | Conflict | NotFound, t: dict[str, Any]) -> tuple[str | None, str | None]:
     """The service's refusal as ``(field, message)`` for the form."""
     if refused.field == "latest_date":
-        return "latest_date", t["latest_date_past"]
+        too_far = refused.detail == waitlist.LATEST_DATE_TOO_FAR
+        return "latest_date", t["latest_date_far" if too_far else "latest_date_past"]
     if refused.field == "profession":
         return "profession", t["profession_unsuitable"]
     if isinstance(refused, Conflict) and "consented" in refused.detail:

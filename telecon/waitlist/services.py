@@ -48,6 +48,7 @@ from telecon.waitlist.models import OPEN_STATUSES, WaitlistEntry, WaitlistStatus
 
 LATEST_DATE_HORIZON = timedelta(days=731)
 """How far ahead a latest date may lie (a year 9999 would overflow the search's end)."""
+LATEST_DATE_TOO_FAR = "the latest date may be at most two years ahead"
 HOLD_ATTEMPTS = 3
 """Slots one entry tries in a row when a booking takes each one between the search and the hold (PostgreSQL)."""
 
@@ -85,7 +86,7 @@ async def add_entry(
         if latest_date < today:
             raise InvalidInput("the latest date has passed", field="latest_date")
         if latest_date > today + LATEST_DATE_HORIZON:
-            raise InvalidInput("the latest date may be at most two years ahead", field="latest_date")
+            raise InvalidInput(LATEST_DATE_TOO_FAR, field="latest_date")
     if ConsentKind.video_consultation not in await participants.active_consents(session, participant_id):
         raise Conflict("the participant has not consented to video consultations", field="participant_id")
     waiting = await session.scalar(

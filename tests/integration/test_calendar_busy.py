@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -227,18 +228,29 @@ def make_calendar(radicale: Radicale, week: Week, user: str = USER, password: st
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Radicale listens on loopback, which telecon reads only from a network the operator allows."""
+    return settings.model_copy(update={"calendar_private_networks": [ip_network("127.0.0.0/8")]})
+
+
+@pytest.fixture
 def week() -> Week:
     spring, _ = next_dst_changes(BERLIN)
     return Week(spring - timedelta(days=6))
 
 
-@pytest.fixture
-async def app(settings: Settings, week: Week) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on a clock pinned to the Friday before ``week``, 06:00 UTC."""
+def friday_before(week: Week) -> MovableClock:
+    """A clock pinned to the Friday before ``week``, 06:00 UTC."""
     clock = MovableClock()
     friday = week.day(-3)
     clock.move_to(datetime(friday.year, friday.month, friday.day, 6, tzinfo=UTC))
-    with LiveServer(settings, clock) as server:
+    return clock
+
+
+@pytest.fixture
+async def app(settings: Settings, week: Week) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a clock pinned to the Friday before ``week``, 06:00 UTC."""
+    with LiveServer(settings, friday_before(week)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             yield http
 
@@ -432,6 +444,33 @@ async def test_a_wrong_password_is_shown_and_blocks_nothing_it_never_read(
     assert await free_slots(app, world, coach, week) == grid(days)
 
 
+async def test_a_calendar_on_a_private_address_is_not_read_unless_its_network_is_allowed(
+    settings: Settings, world: World, radicale: Radicale, week: Week
+) -> None:
+    """By default telecon reads calendars on the public internet only: not Radicale on loopback, by address or by
+    a name that resolves there; the busy times appear once the operator allows the network."""
+    url = make_calendar(radicale, week)
+    by_name = url.replace("127.0.0.1", "localhost")
+    strict = settings.model_copy(update={"calendar_private_networks": []})
+    path = f"/api/v1/specialists/{world.specialist_id}/calendar"
+    with LiveServer(strict, friday_before(week)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            specialist = await login(http, world.specialist)
+            for address in (url, by_name):
+                body = {"kind": "caldav", "url": address, "username": USER, "password": PASSWORD}
+                assert (await http.put(path, json=body, headers=specialist)).status_code == 200
+                synced = (await http.post(path + "/sync", headers=specialist)).json()
+                assert synced["last_error"] == fetch.NOT_PUBLIC
+                assert synced["last_synced_at"] is None
+                assert synced["busy_periods_ahead"] == 0
+    with LiveServer(settings, friday_before(week)) as server:  # this module's settings allow 127.0.0.0/8
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            specialist = await login(http, world.specialist)
+            synced = (await http.post(path + "/sync", headers=specialist)).json()
+            assert synced["last_error"] is None
+            assert synced["busy_periods_ahead"] > 0
+
+
 async def test_the_calendar_is_the_specialists_own_and_its_url_must_be_http(
     app: httpx.AsyncClient, world: World
 ) -> None:
@@ -501,10 +540,17 @@ async def test_the_in_process_jobs_read_a_calendar_that_is_due(
     # Read a moment ago, it is not due again; the sync period later it is.
     every = timedelta(minutes=settings.calendar_sync_minutes)
     keys = KeyRing.from_settings(settings)
-    assert await sync_due(sessionmaker, keys, now=app_clock(), every=every) == {"read": 0, "failed": 0}
+    allowed = settings.calendar_private_networks
+    assert await sync_due(sessionmaker, keys, now=app_clock(), every=every, private_networks=allowed) == {
+        "read": 0,
+        "failed": 0,
+    }
     radicale.stop()
     later = app_clock() + every
-    assert await sync_due(sessionmaker, keys, now=later, every=every) == {"read": 0, "failed": 1}
+    assert await sync_due(sessionmaker, keys, now=later, every=every, private_networks=allowed) == {
+        "read": 0,
+        "failed": 1,
+    }
     source, kept = await _state(sessionmaker, source_id)
     assert source.last_error == "the calendar server could not be reached"
     assert kept == count

@@ -68,6 +68,10 @@ async def test_errors_are_said_by_the_field_and_the_choice_is_kept(client: httpx
     past = await client.post("/waitlist", data=add_body(csrf_of(page), world, latest_date="2020-01-01"))
     assert past.status_code == 422
     assert W["latest_date_past"] in text_of(past)
+    far = await client.post("/waitlist", data=add_body(csrf_of(page), world, latest_date="9999-12-31"))
+    assert far.status_code == 422
+    assert W["latest_date_far"] in text_of(far)
+    assert W["latest_date_past"] not in text_of(far)
     first = await client.post("/waitlist", data=add_body(csrf_of(page), world))
     assert first.status_code == 303
     again = await client.post("/waitlist", data=add_body(csrf_of(page), world))
