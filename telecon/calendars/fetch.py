@@ -18,6 +18,7 @@ wrong with the server, never anything from the calendar.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,17 +40,46 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_OCCURRENCES = 20_000
 """Occurrences expanded per read at most (a rule repeating every few minutes would otherwise run away)."""
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
-NOT_PUBLIC = (
-    "the calendar's address is not on the public internet; telecon reads such a calendar only from a network "
-    "the operator allows (TELECON_CALENDAR_PRIVATE_NETWORKS)"
-)
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 
+REASONS = {
+    "unauthorized": "the calendar server refused the user name or password (401)",
+    "forbidden": "the calendar server refused access to this calendar (403)",
+    "not_found": "there is no calendar at this URL (404)",
+    "timeout": "the calendar server did not answer in time",
+    "unreachable": "the calendar server could not be reached",
+    "not_public": "the calendar's address is not on the public internet; telecon reads such a calendar only from a "
+    "network the operator allows (TELECON_CALENDAR_PRIVATE_NETWORKS)",
+    "too_large": f"the calendar is larger than {MAX_BYTES // (1024 * 1024)} MB",
+    "too_many": f"the calendar has more than {MAX_OCCURRENCES} events in the coming weeks",
+    "not_icalendar": "the calendar's data is not valid iCalendar",
+    "bad_free_busy": "the calendar server's free/busy answer is not valid iCalendar",
+    "bad_xml": "the calendar server's answer is not valid XML",
+    "password_lost": "the calendar's password cannot be decrypted any more: connect the calendar again",
+}
+"""Why a calendar could not be read, by code. The English text is stored and answered (``last_error``); the
+availability page shows it in the reader's language by its code (``reason_of``)."""
+ANSWERED = "the calendar server answered {status}"
+"""Any other HTTP status."""
+
+
+def reason_of(message: str) -> tuple[str, dict[str, str]] | None:
+    """The code and values of a stored reason, e.g. ``("answered", {"status": "502"})``; ``None`` for another text
+    (one stored by an older version)."""
+    for code, text in REASONS.items():
+        if message == text:
+            return code, {}
+    answered = re.fullmatch(ANSWERED.format(status=r"(\d{3})"), message)
+    if answered is not None:
+        return "answered", {"status": answered.group(1)}
+    return None
+
 
 class Unreadable(Exception):
-    """The calendar could not be read. The message is shown to the specialist and may be logged: it says what
-    went wrong with the server or the data, never what the calendar holds."""
+    """The calendar could not be read, for a reason of ``REASONS`` (or ``ANSWERED``). The message is shown to the
+    specialist and may be logged: it says what went wrong with the server or the data, never what the calendar
+    holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +156,7 @@ def busy_intervals(texts: Iterable[str | bytes], start: datetime, end: datetime,
             occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(query_start, query_end)
             for count, event in enumerate(occurrences):
                 if count >= MAX_OCCURRENCES:
-                    raise Unreadable(f"the calendar has more than {MAX_OCCURRENCES} events in the coming weeks")
+                    raise Unreadable(REASONS["too_many"])
                 if "DTSTART" not in event or not blocks(event):
                     continue
                 first = event["DTSTART"].dt
@@ -135,9 +165,9 @@ def busy_intervals(texts: Iterable[str | bytes], start: datetime, end: datetime,
             raise
         except Exception:
             # Whatever the parser or the expansion trips over, the message must not quote the data.
-            raise Unreadable("the calendar's data is not valid iCalendar") from None
+            raise Unreadable(REASONS["not_icalendar"]) from None
         if len(found) > MAX_OCCURRENCES:
-            raise Unreadable(f"the calendar has more than {MAX_OCCURRENCES} events in the coming weeks")
+            raise Unreadable(REASONS["too_many"])
     return _clipped(found, start, end)
 
 
@@ -156,7 +186,7 @@ def freebusy_intervals(text: str | bytes, start: datetime, end: datetime) -> lis
                     upper = lo + hi if isinstance(hi, timedelta) else hi
                     found.append((_instant(lo, ZoneInfo("UTC")), _instant(upper, ZoneInfo("UTC"))))
     except Exception:
-        raise Unreadable("the calendar server's free/busy answer is not valid iCalendar") from None
+        raise Unreadable(REASONS["bad_free_busy"]) from None
     return _clipped(found, start, end)
 
 
@@ -166,7 +196,7 @@ def calendar_data(multistatus: bytes) -> list[str]:
         # Expat >= 2.4 refuses entity amplification, and the answer is capped at MAX_BYTES.
         root = ET.fromstring(multistatus)  # noqa: S314
     except ET.ParseError:
-        raise Unreadable("the calendar server's answer is not valid XML") from None
+        raise Unreadable(REASONS["bad_xml"]) from None
     return [element.text or "" for element in root.iter(f"{CALDAV}calendar-data")]
 
 
@@ -198,13 +228,8 @@ def free_busy_query(start: datetime, end: datetime) -> str:
 
 
 def _refusal(status: int) -> str:
-    if status == 401:
-        return "the calendar server refused the user name or password (401)"
-    if status == 403:
-        return "the calendar server refused access to this calendar (403)"
-    if status == 404:
-        return "there is no calendar at this URL (404)"
-    return f"the calendar server answered {status}"
+    named = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
+    return REASONS[named[status]] if status in named else ANSWERED.format(status=status)
 
 
 async def _request(client: httpx.AsyncClient, access: Access, method: str, **kwargs: Any) -> tuple[int, bytes]:
@@ -217,15 +242,15 @@ async def _request(client: httpx.AsyncClient, access: Access, method: str, **kwa
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_BYTES:
-                    raise Unreadable(f"the calendar is larger than {MAX_BYTES // (1024 * 1024)} MB")
+                    raise Unreadable(REASONS["too_large"])
         finally:
             await response.aclose()
     except NotPublic:
-        raise Unreadable(NOT_PUBLIC) from None
+        raise Unreadable(REASONS["not_public"]) from None
     except httpx.TimeoutException:
-        raise Unreadable("the calendar server did not answer in time") from None
+        raise Unreadable(REASONS["timeout"]) from None
     except httpx.HTTPError:
-        raise Unreadable("the calendar server could not be reached") from None
+        raise Unreadable(REASONS["unreachable"]) from None
     return response.status_code, bytes(body)
 
 

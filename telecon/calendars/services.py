@@ -173,8 +173,7 @@ def reading_of(source: CalendarSource, timezone: str, keys: KeyRing) -> Reading:
                 source.password_key_id or "(none)", source.password_ciphertext, associated=associated(source.id)
             )
         except (UnknownKey, InvalidTag):
-            error = "the calendar's password cannot be decrypted any more: connect the calendar again"
-            return Reading(source.id, source.specialist_id, ZoneInfo(timezone), None, error)
+            return Reading(source.id, source.specialist_id, ZoneInfo(timezone), None, fetch.REASONS["password_lost"])
     access = fetch.Access(source.kind, source.url, source.username, password)
     return Reading(source.id, source.specialist_id, ZoneInfo(timezone), access)
 
@@ -189,7 +188,7 @@ async def sync_target(session: AsyncSession, actor: Actor, keys: KeyRing, specia
 async def read(client: httpx.AsyncClient, reading: Reading, *, now: datetime) -> list[fetch.Interval] | str:
     """The busy intervals of the window, or why the calendar could not be read. No transaction is open."""
     if reading.access is None:
-        return reading.error or "the calendar cannot be read"
+        return reading.error or fetch.REASONS["password_lost"]
     try:
         return await fetch.read_busy(client, reading.access, now - READ_BEFORE, now + READ_AHEAD, reading.zone)
     except fetch.Unreadable as error:

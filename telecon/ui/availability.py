@@ -16,14 +16,17 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from telecon.access import Role
+from telecon.calendars import fetch
 from telecon.calendars import services as calendars
 from telecon.calendars.models import CalendarKind
 from telecon.calendars.routes import sync_now
 from telecon.crypto import KeyRing
+from telecon.dates import babel_locale
 from telecon.errors import InvalidInput
 from telecon.organizations.models import User
 from telecon.scheduling import availability
@@ -163,7 +166,7 @@ async def _page(
         extras=overrides[OverrideKind.extra],
         extra=extra or {"start": "", "end": ""},
         extra_errors=extra_errors or {},
-        calendar=_calendar_view(connected, zone, visit.language),
+        calendar=_calendar_view(connected, zone, visit.language, visit.t["availability"]["calendar_reasons"]),
         calendar_form=calendar_form or {"kind": "caldav", "url": "", "username": ""},
         calendar_errors=calendar_errors or {},
         notice=notice,
@@ -182,7 +185,9 @@ class CalendarView:
     busy_ahead: int
 
 
-def _calendar_view(status: calendars.CalendarStatus, zone: ZoneInfo, language: str) -> CalendarView | None:
+def _calendar_view(
+    status: calendars.CalendarStatus, zone: ZoneInfo, language: str, reasons: dict[str, str]
+) -> CalendarView | None:
     source = status.source
     if source is None:
         return None
@@ -195,10 +200,23 @@ def _calendar_view(status: calendars.CalendarStatus, zone: ZoneInfo, language: s
         url=source.url,
         username=source.username,
         synced=shown(source.last_synced_at),
-        error=source.last_error,
+        error=_reason_shown(source.last_error, reasons, language),
         error_at=shown(source.last_error_at),
         busy_ahead=status.busy_ahead,
     )
+
+
+def _reason_shown(stored: str | None, reasons: dict[str, str], language: str) -> str | None:
+    """Why the calendar could not be read, in the reader's language; a reason of no known kind as stored."""
+    reason = fetch.reason_of(stored) if stored else None
+    if reason is None:
+        return stored
+    code, values = reason
+    limits = {
+        "megabytes": str(fetch.MAX_BYTES // (1024 * 1024)),
+        "occurrences": format_decimal(fetch.MAX_OCCURRENCES, locale=babel_locale(language)),
+    }
+    return reasons[code].format(**limits, **values)
 
 
 @get("/availability", opt=PAGE, include_in_schema=False)

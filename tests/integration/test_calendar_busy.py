@@ -460,7 +460,7 @@ async def test_a_calendar_on_a_private_address_is_not_read_unless_its_network_is
                 body = {"kind": "caldav", "url": address, "username": USER, "password": PASSWORD}
                 assert (await http.put(path, json=body, headers=specialist)).status_code == 200
                 synced = (await http.post(path + "/sync", headers=specialist)).json()
-                assert synced["last_error"] == fetch.NOT_PUBLIC
+                assert synced["last_error"] == fetch.REASONS["not_public"]
                 assert synced["last_synced_at"] is None
                 assert synced["busy_periods_ahead"] == 0
     with LiveServer(settings, friday_before(week)) as server:  # this module's settings allow 127.0.0.0/8
@@ -637,7 +637,8 @@ async def test_the_availability_page_connects_reads_shows_the_error_and_disconne
     assert read.status_code == 303
     failed = await app.get(read.headers["location"])
     assert 'role="alert"' in failed.text
-    assert "the calendar server could not be reached" in text_of(failed)
+    assert a["calendar_reasons"]["unreachable"] in text_of(failed)  # in the reader's language
+    assert fetch.REASONS["unreachable"] not in text_of(failed)
 
     removed = await app.post("/availability/calendar/delete", data={"csrf_token": csrf_of(failed)})
     assert removed.status_code == 303

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from telecon.calendars import fetch
 from telecon.calendars.fetch import Unreadable, busy_intervals, calendar_data, freebusy_intervals
+from telecon.templating import texts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START, END = datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 5, 1, tzinfo=UTC)
@@ -105,3 +107,13 @@ def test_a_multistatus_answer_gives_each_resources_calendar_data() -> None:
         b"<C:calendar-data>B</C:calendar-data></D:prop></D:propstat></D:response></D:multistatus>"
     )
     assert calendar_data(answer) == ["A", "B"]
+
+
+def test_every_reason_is_found_again_by_its_code_and_translated() -> None:
+    for code, text in fetch.REASONS.items():
+        assert fetch.reason_of(text) == (code, {})
+    assert fetch.reason_of(fetch.ANSWERED.format(status=502)) == ("answered", {"status": "502"})
+    assert fetch.reason_of("something an older version stored") is None
+    for language in ("de", "en"):
+        shown = texts(language)["staff"]["availability"]["calendar_reasons"]
+        assert set(shown) == {*fetch.REASONS, "answered"}
