@@ -79,10 +79,11 @@ class Settings(BaseSettings):
 
     calendar_sync_minutes: int = Field(default=5, ge=1, le=1440)
     """How often the worker reads each specialist's own calendar (CalDAV or ICS URL) for busy times."""
-    calendar_private_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
-    """Networks outside the public internet whose calendar servers may be read (e.g. the job centre's own CalDAV
-    server), comma-separated; none by default: a calendar URL that resolves to a private, loopback or link-local
-    address is refused (``telecon.egress``)."""
+    allowed_private_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    """Networks outside the public internet that telecon may connect to for an address a user gave: a specialist's
+    calendar, an organization's webhook (e.g. the job centre's own CalDAV server or case system), comma-separated;
+    none by default: such an address that resolves to a private, loopback or link-local one is refused
+    (``telecon.egress``)."""
 
     min_notice_minutes: int = Field(default=120, ge=0)
     max_slot_search_days: int = Field(default=62, ge=1)
@@ -116,7 +117,7 @@ class Settings(BaseSettings):
     """Where the join page loads ``external_api.js``; defaults to the Jitsi server's own copy."""
     join_max_misses_per_address: int = Field(default=30, ge=1)
 
-    @field_validator("trusted_proxies", "calendar_private_networks", mode="before")
+    @field_validator("trusted_proxies", "allowed_private_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):

@@ -126,7 +126,7 @@ async def sync_calendars(ctx: dict[str, Any]) -> dict[str, int]:
     keys = ctx.get("key_ring") or KeyRing.from_settings(settings)
     every = timedelta(minutes=settings.calendar_sync_minutes)
     return await calendars.sync_due(
-        ctx["sessionmaker"], keys, now=clock(), every=every, private_networks=settings.calendar_private_networks
+        ctx["sessionmaker"], keys, now=clock(), every=every, private_networks=settings.allowed_private_networks
     )
 
 
@@ -286,7 +286,7 @@ class InProcessJobs:
                     keys,
                     now=self._clock(),
                     every=every,
-                    private_networks=self._settings.calendar_private_networks,
+                    private_networks=self._settings.allowed_private_networks,
                 )
             except Exception:
                 log.exception("the in-process calendar sync failed; trying again later")

@@ -50,7 +50,7 @@ REASONS = {
     "timeout": "the calendar server did not answer in time",
     "unreachable": "the calendar server could not be reached",
     "not_public": "the calendar's address is not on the public internet; telecon reads such a calendar only from a "
-    "network the operator allows (TELECON_CALENDAR_PRIVATE_NETWORKS)",
+    "network the operator allows (TELECON_ALLOWED_PRIVATE_NETWORKS)",
     "too_large": f"the calendar is larger than {MAX_BYTES // (1024 * 1024)} MB",
     "too_many": f"the calendar has more than {MAX_OCCURRENCES} events in the coming weeks",
     "not_icalendar": "the calendar's data is not valid iCalendar",

@@ -39,7 +39,7 @@ async def sync_now(
     settings: Settings = state.settings
     reading = await services.sync_target(db_session, actor, _keys(state), specialist_id)
     await db_session.commit()
-    async with services.http_client(settings.calendar_private_networks) as client:
+    async with services.http_client(settings.allowed_private_networks) as client:
         outcome = await services.read(client, reading, now=now)
     await services.record(db_session, reading, outcome, now=now)
 

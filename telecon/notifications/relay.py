@@ -223,7 +223,9 @@ class Relay:
             await self._update(message_id, status=OutboxStatus.void, error=request, attempts=facts.attempts)
             return Outcome("void", request)
         # No connection is held while the receiver answers (up to ``webhooks.TIMEOUT_SECONDS``).
-        answer = await webhooks.post(request, message_id, now=now)
+        answer = await webhooks.post(
+            request, message_id, now=now, private_networks=self.settings.allowed_private_networks
+        )
         return await self._settle(
             message_id, answer.status, answer.detail, attempts=facts.attempts, deadline=self.deadline(facts), now=now
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telecon.crypto import KeyRing, UnknownKey
+from telecon.egress import IPNetwork, NotPublic, public_client
 from telecon.outbox import messages as outbox
 from telecon.outbox.models import WEBHOOK_PREFIX, OutboxMessage, OutboxStatus, Topic
 from telecon.outcomes import services as outcomes
@@ -35,6 +37,10 @@ from telecon.webhooks.signing import HEADER, sign
 
 TIMEOUT_SECONDS = 10.0
 RETRIED_STATUSES = frozenset({408, 429})
+NOT_PUBLIC = (
+    "the receiver's address is not on the public internet; telecon posts there only where the operator allows "
+    "its network (TELECON_ALLOWED_PRIVATE_NETWORKS)"
+)
 """Besides 5xx: the receiver asks to be tried again later. Any other answer outside 2xx is final."""
 
 
@@ -173,12 +179,18 @@ class Answer:
     detail: str | None = None
 
 
-async def post(request: Request, delivery_id: uuid.UUID, *, now: datetime) -> Answer:
-    """POST once; no redirects followed (a receiver that moved must be registered anew)."""
+async def post(
+    request: Request, delivery_id: uuid.UUID, *, now: datetime, private_networks: Sequence[IPNetwork] = ()
+) -> Answer:
+    """POST once; no redirects followed (a receiver that moved must be registered anew). Only to a public address
+    or one in ``private_networks`` (``telecon.egress``): an organization's admin must not reach into the operator's
+    network."""
     headers = request.headers(delivery_id, now=now)
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        async with public_client(private_networks, timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
             response = await client.post(request.url, content=request.body, headers=headers)
+    except NotPublic:
+        return Answer("failed", NOT_PUBLIC)
     except httpx.HTTPError as error:
         return Answer("retry", f"{type(error).__name__}: {error}"[:300] if str(error) else type(error).__name__)
     reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()

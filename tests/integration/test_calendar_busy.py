@@ -230,7 +230,7 @@ def make_calendar(radicale: Radicale, week: Week, user: str = USER, password: st
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Radicale listens on loopback, which telecon reads only from a network the operator allows."""
-    return settings.model_copy(update={"calendar_private_networks": [ip_network("127.0.0.0/8")]})
+    return settings.model_copy(update={"allowed_private_networks": [ip_network("127.0.0.0/8")]})
 
 
 @pytest.fixture
@@ -451,7 +451,7 @@ async def test_a_calendar_on_a_private_address_is_not_read_unless_its_network_is
     a name that resolves there; the busy times appear once the operator allows the network."""
     url = make_calendar(radicale, week)
     by_name = url.replace("127.0.0.1", "localhost")
-    strict = settings.model_copy(update={"calendar_private_networks": []})
+    strict = settings.model_copy(update={"allowed_private_networks": []})
     path = f"/api/v1/specialists/{world.specialist_id}/calendar"
     with LiveServer(strict, friday_before(week)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
@@ -540,7 +540,7 @@ async def test_the_in_process_jobs_read_a_calendar_that_is_due(
     # Read a moment ago, it is not due again; the sync period later it is.
     every = timedelta(minutes=settings.calendar_sync_minutes)
     keys = KeyRing.from_settings(settings)
-    allowed = settings.calendar_private_networks
+    allowed = settings.allowed_private_networks
     assert await sync_due(sessionmaker, keys, now=app_clock(), every=every, private_networks=allowed) == {
         "read": 0,
         "failed": 0,

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telecon.notifications.webhooks import NOT_PUBLIC
 from telecon.settings import Settings
 from telecon.webhooks.signing import verify
 from tests.conftest import (
@@ -122,6 +124,12 @@ class Scene:
         answer = await self.client.get(f"/api/v1/webhooks/{webhook_id}/deliveries", headers=self.admin)
         assert answer.status_code == 200, answer.text
         return list(answer.json())
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receiver listens on loopback, which telecon posts to only where the operator allows the network."""
+    return settings.model_copy(update={"allowed_private_networks": [ip_network("127.0.0.0/8")]})
 
 
 @pytest.fixture
@@ -235,6 +243,33 @@ async def test_a_refusing_receiver_fails_at_once_and_a_busy_one_is_retried(scene
         ("failed", "HTTP 410"),
         ("pending", "HTTP 429"),
     ]
+
+
+async def test_a_receiver_in_a_network_not_allowed_gets_nothing(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], receiver: Receiver
+) -> None:
+    """By default telecon posts to public addresses only: an organization's admin must not reach into the
+    operator's network. The delivery to loopback fails at once, says why, and nothing arrives."""
+    strict = settings.model_copy(update={"relay_poll_seconds": 0.05, "allowed_private_networks": []})
+    world = await seed_world(sessionmaker)
+    with LiveServer(strict) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            scene = Scene(
+                client=client,
+                clock=MovableClock(),
+                world=world,
+                admin=await login(client, world.admin),
+                coach=await login(client, world.coach),
+                specialist=await login(client, world.specialist),
+            )
+            created = await scene.subscribe(receiver.url, ["consultation.booked"])
+            await scene.book()
+            deadline = time.monotonic() + 20
+            while not (shown := await scene.deliveries(created["id"])) or shown[0]["status"] == "pending":
+                assert time.monotonic() < deadline, shown
+                await asyncio.sleep(0.1)
+    assert [(d["status"], d["attempts"], d["last_error"]) for d in shown] == [("failed", 1, NOT_PUBLIC)]
+    assert receiver.received == []
 
 
 async def test_an_outcome_carries_the_summary_only_with_the_release_and_never_the_notes(

@@ -155,10 +155,10 @@ def test_old_encryption_keys_do_not_relax_the_production_checks(monkeypatch: pyt
     assert production().encryption_old_keys[0].get_secret_value() == ENCRYPTION
 
 
-def test_calendar_private_networks_read_as_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().calendar_private_networks == []
-    monkeypatch.setenv("TELECON_CALENDAR_PRIVATE_NETWORKS", "10.1.2.0/24, fd00::/8 192.168.5.7")
-    assert [str(n) for n in Settings().calendar_private_networks] == ["10.1.2.0/24", "fd00::/8", "192.168.5.7/32"]
-    monkeypatch.setenv("TELECON_CALENDAR_PRIVATE_NETWORKS", "10.1.2.0/24, caldav.jobcenter.example")
-    with pytest.raises(ValueError, match=r"TELECON_CALENDAR_PRIVATE_NETWORKS: 'caldav.jobcenter.example' is not"):
+def test_allowed_private_networks_read_as_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().allowed_private_networks == []
+    monkeypatch.setenv("TELECON_ALLOWED_PRIVATE_NETWORKS", "10.1.2.0/24, fd00::/8 192.168.5.7")
+    assert [str(n) for n in Settings().allowed_private_networks] == ["10.1.2.0/24", "fd00::/8", "192.168.5.7/32"]
+    monkeypatch.setenv("TELECON_ALLOWED_PRIVATE_NETWORKS", "10.1.2.0/24, caldav.jobcenter.example")
+    with pytest.raises(ValueError, match=r"TELECON_ALLOWED_PRIVATE_NETWORKS: 'caldav.jobcenter.example' is not"):
         Settings()
