@@ -104,7 +104,7 @@ async def _demo(settings: Settings) -> None:
 
 
 async def _reencrypt_notes(settings: Settings) -> int:
-    from telecon.calendars.services import SEALED_PASSWORDS
+    from telecon.calendars.services import SEALED_PASSWORDS, SEALED_URLS
     from telecon.crypto import KeyRing
     from telecon.outcomes.keys import SEALED_NOTES
     from telecon.rotation import reencrypt
@@ -118,6 +118,7 @@ async def _reencrypt_notes(settings: Settings) -> int:
             (SEALED_NOTES, "clinical notes"),
             (SEALED_SECRETS, "webhook secrets"),
             (SEALED_PASSWORDS, "calendar passwords"),
+            (SEALED_URLS, "calendar URLs"),
         ):
             reencrypted, unchanged = await reencrypt(make_sessionmaker(engine), keys, sealed)
             print(f"re-encrypted {reencrypted} {what} under the current key {keys.current_id}")
@@ -230,7 +231,8 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="seed a demo organization and print its logins")
     commands.add_parser(
         "reencrypt-notes",
-        help="re-encrypt clinical notes under TELECON_ENCRYPTION_KEY, decrypting with TELECON_ENCRYPTION_OLD_KEYS",
+        help="re-encrypt clinical notes, webhook secrets and calendar passwords and URLs under TELECON_ENCRYPTION_KEY, "
+        "decrypting with TELECON_ENCRYPTION_OLD_KEYS",
     )
     return root
 

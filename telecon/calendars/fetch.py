@@ -56,7 +56,8 @@ REASONS = {
     "not_icalendar": "the calendar's data is not valid iCalendar",
     "bad_free_busy": "the calendar server's free/busy answer is not valid iCalendar",
     "bad_xml": "the calendar server's answer is not valid XML",
-    "password_lost": "the calendar's password cannot be decrypted any more: connect the calendar again",
+    "undecryptable": "the calendar's stored address or password cannot be decrypted any more: connect the "
+    "calendar again",
 }
 """Why a calendar could not be read, by code. The English text is stored and answered (``last_error``); the
 availability page shows it in the reader's language by its code (``reason_of``)."""

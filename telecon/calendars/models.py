@@ -20,7 +20,9 @@ class CalendarKind(enum.StrEnum):
 class CalendarSource(IdMixin, Base):
     """The one calendar a specialist connected; its busy times remove slots in every organization they serve.
 
-    The password is encrypted (``telecon.crypto``, associated data ``calendar_source:<id>``) and never shown.
+    The URL and the password are encrypted (``telecon.crypto``, associated data ``calendar_source:<id>:url`` and
+    ``calendar_source:<id>``): an ICS link carries a private token that opens the whole calendar, so it counts as
+    a password. ``shown_url`` is what may be shown: scheme, host and port only. The password is never shown.
     Replacing the calendar makes a new row (a new id), so a sync still reading the old one writes nothing.
     ``last_synced_at`` is the last successful read; ``last_error`` the last failed one's reason, cleared by success.
     """
@@ -29,11 +31,13 @@ class CalendarSource(IdMixin, Base):
 
     specialist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
     kind: Mapped[CalendarKind] = mapped_column(enum_column(CalendarKind, "calendar_kind"))
-    url: Mapped[str] = mapped_column(String(2000))
+    shown_url: Mapped[str] = mapped_column(String(2000))
+    url_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    url_key_id: Mapped[str] = mapped_column(String(32))
     username: Mapped[str | None] = mapped_column(String(200))
     password_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     password_key_id: Mapped[str | None] = mapped_column(String(32))
-    """Which key of the ring encrypted the password, so that keys can rotate."""
+    """Which key of the ring encrypted the password (``url_key_id``: the URL), so that keys can rotate."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_synced_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))

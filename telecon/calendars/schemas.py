@@ -25,6 +25,7 @@ class CalendarOut(Out):
     connected: bool
     kind: str | None = None
     url: str | None = None
+    """Scheme, host and port only (`https://calendar.example/…`): the rest of an ICS link is a private token."""
     username: str | None = None
     has_password: bool = False
     last_synced_at: datetime | None = None
@@ -42,7 +43,7 @@ class CalendarOut(Out):
         return cls(
             connected=True,
             kind=source.kind.value,
-            url=source.url,
+            url=source.shown_url,
             username=source.username,
             has_password=source.password_ciphertext is not None,
             last_synced_at=source.last_synced_at,

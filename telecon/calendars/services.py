@@ -51,8 +51,23 @@ def associated(source_id: uuid.UUID) -> bytes:
     return f"calendar_source:{source_id}".encode()
 
 
+def url_associated(source_id: uuid.UUID) -> bytes:
+    """Binds the URL's ciphertext to its source, and apart from the password's."""
+    return f"calendar_source:{source_id}:url".encode()
+
+
 SEALED_PASSWORDS = Sealed(CalendarSource, "password_ciphertext", "password_key_id", associated)
 """For key rotation (``telecon reencrypt-notes``): calendar passwords move to the current key like clinical notes."""
+SEALED_URLS = Sealed(CalendarSource, "url_ciphertext", "url_key_id", url_associated)
+"""And the calendars' URLs with them."""
+
+
+def shown_url(url: str) -> str:
+    """What of a calendar URL may be shown: scheme, host and port, and ``/…`` for the rest, where an ICS link's
+    private token lives (``https://calendar.example/private-3f9a…/basic.ics`` → ``https://calendar.example/…``)."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{parts.netloc}{rest}"
 
 
 def check_url(url: str) -> str:
@@ -94,11 +109,14 @@ async def connect(
     await session.execute(delete(CalendarSource).where(CalendarSource.specialist_id == specialist.id))
     source_id = uuid.uuid4()
     key_id, ciphertext = keys.encrypt(password, associated=associated(source_id)) if password else (None, None)
+    url_key_id, url_ciphertext = keys.encrypt(url, associated=url_associated(source_id))
     source = CalendarSource(
         id=source_id,
         specialist_id=specialist.id,
         kind=kind,
-        url=url,
+        shown_url=shown_url(url),
+        url_ciphertext=url_ciphertext,
+        url_key_id=url_key_id,
         username=username or None,
         password_ciphertext=ciphertext,
         password_key_id=key_id,
@@ -109,7 +127,7 @@ async def connect(
     )
     session.add(source)
     await session.flush()
-    # The URL can carry a private token (many ICS links do): the audit names only the kind.
+    # The URL can carry a private token (many ICS links do): the audit names only the kind, the row keeps it sealed.
     audit.record(session, actor, "calendar.connected", "user", specialist.id, kind=kind.value)
     return source
 
@@ -162,19 +180,20 @@ class Reading:
     zone: ZoneInfo
     access: fetch.Access | None
     error: str | None = None
-    """Set when the source cannot even be tried (its password does not decrypt)."""
+    """Set when the source cannot even be tried (its URL or password does not decrypt)."""
 
 
 def reading_of(source: CalendarSource, timezone: str, keys: KeyRing) -> Reading:
     password = None
-    if source.password_ciphertext is not None:
-        try:
+    try:
+        url = keys.decrypt(source.url_key_id, source.url_ciphertext, associated=url_associated(source.id))
+        if source.password_ciphertext is not None:
             password = keys.decrypt(
                 source.password_key_id or "(none)", source.password_ciphertext, associated=associated(source.id)
             )
-        except (UnknownKey, InvalidTag):
-            return Reading(source.id, source.specialist_id, ZoneInfo(timezone), None, fetch.REASONS["password_lost"])
-    access = fetch.Access(source.kind, source.url, source.username, password)
+    except (UnknownKey, InvalidTag):
+        return Reading(source.id, source.specialist_id, ZoneInfo(timezone), None, fetch.REASONS["undecryptable"])
+    access = fetch.Access(source.kind, url, source.username, password)
     return Reading(source.id, source.specialist_id, ZoneInfo(timezone), access)
 
 
@@ -188,7 +207,7 @@ async def sync_target(session: AsyncSession, actor: Actor, keys: KeyRing, specia
 async def read(client: httpx.AsyncClient, reading: Reading, *, now: datetime) -> list[fetch.Interval] | str:
     """The busy intervals of the window, or why the calendar could not be read. No transaction is open."""
     if reading.access is None:
-        return reading.error or fetch.REASONS["password_lost"]
+        return reading.error or fetch.REASONS["undecryptable"]
     try:
         return await fetch.read_busy(client, reading.access, now - READ_BEFORE, now + READ_AHEAD, reading.zone)
     except fetch.Unreadable as error:

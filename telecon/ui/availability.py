@@ -197,7 +197,7 @@ def _calendar_view(
 
     return CalendarView(
         kind=source.kind.value,
-        url=source.url,
+        url=source.shown_url,
         username=source.username,
         synced=shown(source.last_synced_at),
         error=_reason_shown(source.last_error, reasons, language),

@@ -26,12 +26,12 @@ import httpx
 import pytest
 from arq import Worker, create_pool
 from arq.connections import RedisSettings
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telecon.calendars import fetch
 from telecon.calendars.models import BusyPeriod, CalendarKind, CalendarSource
-from telecon.calendars.services import associated, sync_due
+from telecon.calendars.services import associated, shown_url, sync_due, url_associated
 from telecon.crypto import KeyRing
 from telecon.settings import Settings
 from telecon.worker import InProcessJobs, worker_settings
@@ -401,6 +401,27 @@ async def test_an_ics_link_reads_the_same_busy_times(
     assert await free_slots(app, world, coach, week) == (grid(days) | midnight) - busy_slots(week)
 
 
+async def test_an_ics_links_token_is_kept_encrypted_and_never_shown(
+    app: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The private token in an ICS link opens the whole calendar: it is stored like a password."""
+    token = "private-3f9a0c1d2e4b"
+    specialist = await login(app, world.specialist)
+    path = f"/api/v1/specialists/{world.specialist_id}/calendar"
+    body = {"kind": "ics", "url": f"https://calendar.example/{token}/basic.ics?key={token}"}
+    assert (await app.put(path, json=body, headers=specialist)).status_code == 200
+    shown = await app.get(path, headers=specialist)
+    assert shown.json()["url"] == "https://calendar.example/…"
+    assert token not in shown.text
+    async with sessionmaker() as session:
+        stored = [
+            *(await session.execute(text("SELECT * FROM calendar_source"))).all(),
+            *(await session.execute(text("SELECT * FROM audit_event"))).all(),
+        ]
+    assert stored
+    assert not [row for row in stored if token in repr(tuple(row))]
+
+
 async def test_a_calendar_shared_as_free_busy_only_is_read_by_free_busy_query(
     app: httpx.AsyncClient, world: World, radicale: Radicale, week: Week
 ) -> None:
@@ -496,14 +517,18 @@ async def _connect_directly(
 ) -> uuid.UUID:
     """A CalDAV source as ``PUT .../calendar`` stores it, written straight to the database."""
     source_id = uuid.uuid4()
-    key, sealed = KeyRing.from_settings(settings).encrypt(PASSWORD, associated=associated(source_id))
+    keys = KeyRing.from_settings(settings)
+    key, sealed = keys.encrypt(PASSWORD, associated=associated(source_id))
+    url_key, sealed_url = keys.encrypt(url, associated=url_associated(source_id))
     async with sessionmaker() as session, session.begin():
         session.add(
             CalendarSource(
                 id=source_id,
                 specialist_id=world.specialist_id,
                 kind=CalendarKind.caldav,
-                url=url,
+                shown_url=shown_url(url),
+                url_ciphertext=sealed_url,
+                url_key_id=url_key,
                 username=USER,
                 password_ciphertext=sealed,
                 password_key_id=key,
@@ -626,7 +651,8 @@ async def test_the_availability_page_connects_reads_shows_the_error_and_disconne
     assert connected.status_code == 303, connected.text
     shown = await app.get(connected.headers["location"])
     assert a["calendar_saved"] in text_of(shown)
-    assert url in text_of(shown)
+    assert shown_url(url) in text_of(shown)  # scheme, host and port only
+    assert "/doctor/work" not in shown.text
     assert a["calendar_never"] not in text_of(shown)  # read at once
     assert PASSWORD not in shown.text
     assert 'role="alert"' not in shown.text

@@ -12,13 +12,13 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import String, Uuid, column, insert, inspect, table, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telecon import migrate
-from telecon.db import make_engine, make_sessionmaker
+from telecon.db import UTCDateTime, make_engine, make_sessionmaker
 from telecon.models import Base
 from telecon.scheduling.models import Consultation, ConsultationStatus
 from tests.conftest import POSTGRES_URL, World, seed_world
@@ -136,3 +136,54 @@ async def test_postgres_exclusion_constraint_refuses_overlap(postgres_engine: As
     async with sessionmaker() as session:
         count = await session.scalar(text("SELECT count(*) FROM consultation"))
     assert count == 3
+
+
+async def test_calendar_urls_written_before_0011_are_sealed_and_their_busy_times_kept(
+    scratch_engine: AsyncEngine,
+) -> None:
+    """The URL is sealed under the environment's key (an unset TELECON_ENCRYPTION_KEY is the development one, as
+    for the app here), only scheme and host stay readable, and the busy periods stay: on SQLite a table rebuild
+    would have deleted them through ON DELETE CASCADE. Downgrading restores the URL."""
+    from telecon.calendars.models import BusyPeriod, CalendarSource
+    from telecon.calendars.services import url_associated
+    from telecon.crypto import KeyRing
+    from telecon.organizations.models import User
+    from telecon.settings import Settings
+
+    await migrate.upgrade(scratch_engine, "0010_calendar_sources")
+    user_id, source_id = uuid.uuid4(), uuid.uuid4()
+    url = "https://calendar.example/private-token-77/basic.ics"
+    start = datetime(2027, 6, 7, 8, tzinfo=UTC)
+    old_source = table(
+        "calendar_source",
+        column("id", Uuid()),
+        column("specialist_id", Uuid()),
+        column("kind", String()),
+        column("url", String()),
+        column("created_at", UTCDateTime()),
+    )
+    async with make_sessionmaker(scratch_engine)() as session, session.begin():
+        session.add(User(id=user_id, email="doc@example.org", display_name="Dr. A", password_hash="x"))
+        await session.flush()
+        await session.execute(
+            insert(old_source).values(id=source_id, specialist_id=user_id, kind="ics", url=url, created_at=start)
+        )
+        session.add(
+            BusyPeriod(source_id=source_id, specialist_id=user_id, starts_at=start, ends_at=start + timedelta(hours=1))
+        )
+
+    await migrate.upgrade(scratch_engine)
+    async with make_sessionmaker(scratch_engine)() as session:
+        source = await session.get_one(CalendarSource, source_id)
+        busy = await session.scalar(text("SELECT count(*) FROM busy_period"))
+    assert source.shown_url == "https://calendar.example/…"
+    assert b"private-token-77" not in source.url_ciphertext
+    keys = KeyRing.from_settings(Settings())
+    assert keys.decrypt(source.url_key_id, source.url_ciphertext, associated=url_associated(source_id)) == url
+    assert busy == 1
+
+    await migrate.downgrade(scratch_engine, "0010_calendar_sources")
+    async with scratch_engine.connect() as connection:
+        restored = (await connection.execute(text("SELECT url FROM calendar_source"))).scalar_one()
+        busy = (await connection.execute(text("SELECT count(*) FROM busy_period"))).scalar_one()
+    assert (restored, busy) == (url, 1)

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -224,14 +225,20 @@ async def test_webhook_secrets_rotate_like_notes(sessionmaker: async_sessionmake
     assert plain == "the receiver's secret"
 
 
-async def test_calendar_passwords_rotate_like_notes(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def test_calendar_passwords_and_urls_rotate_like_notes(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     from telecon.calendars.models import CalendarKind, CalendarSource
-    from telecon.calendars.services import SEALED_PASSWORDS, associated
+    from telecon.calendars.services import SEALED_PASSWORDS, SEALED_URLS, associated, url_associated
     from telecon.rotation import reencrypt
 
     world = await seed_world(sessionmaker)
-    source_id = uuid.uuid4()
-    key, sealed = KeyRing.from_secrets(A).encrypt("app password", associated=associated(source_id))
+    old = KeyRing.from_secrets(A)
+    source_id, ics_id = uuid.uuid4(), uuid.uuid4()
+    key, sealed = old.encrypt("app password", associated=associated(source_id))
+
+    def url_of(row_id: uuid.UUID, url: str) -> dict[str, Any]:
+        key_id, ciphertext = old.encrypt(url, associated=url_associated(row_id))
+        return {"shown_url": url.split("/", 3)[2], "url_ciphertext": ciphertext, "url_key_id": key_id}
+
     async with sessionmaker() as session, session.begin():
         session.add_all(
             [
@@ -239,20 +246,30 @@ async def test_calendar_passwords_rotate_like_notes(sessionmaker: async_sessionm
                     id=source_id,
                     specialist_id=world.specialist_id,
                     kind=CalendarKind.caldav,
-                    url="https://dav.example/cal/",
                     username="doctor",
                     password_ciphertext=sealed,
                     password_key_id=key,
+                    **url_of(source_id, "https://dav.example/cal/"),
                 ),
-                # An ICS link without a password: nothing to re-encrypt.
-                CalendarSource(specialist_id=world.psychologist_id, kind=CalendarKind.ics, url="https://x.example/a"),
+                # An ICS link without a password: only its URL to re-encrypt.
+                CalendarSource(
+                    id=ics_id,
+                    specialist_id=world.psychologist_id,
+                    kind=CalendarKind.ics,
+                    **url_of(ics_id, "https://x.example/private-token/a.ics"),
+                ),
             ]
         )
     ring = KeyRing.from_secrets(B, [A])
+    new = KeyRing.from_secrets(B)
     assert await reencrypt(sessionmaker, ring, SEALED_PASSWORDS) == (1, 0)
+    assert await reencrypt(sessionmaker, ring, SEALED_URLS) == (2, 0)
     async with sessionmaker() as session:
         row = await session.get_one(CalendarSource, source_id)
-    assert row.password_key_id == KeyRing.from_secrets(B).current_id
+        ics = await session.get_one(CalendarSource, ics_id)
+    assert row.password_key_id == new.current_id
     assert row.password_ciphertext is not None
-    plain = KeyRing.from_secrets(B).decrypt(row.password_key_id, row.password_ciphertext, associated=associated(row.id))
+    plain = new.decrypt(row.password_key_id, row.password_ciphertext, associated=associated(row.id))
     assert plain == "app password"
+    assert ics.url_key_id == row.url_key_id == new.current_id
+    assert new.decrypt(ics.url_key_id, ics.url_ciphertext, associated=url_associated(ics.id)).endswith("/a.ics")
