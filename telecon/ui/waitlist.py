@@ -111,6 +111,24 @@ def _refusal(refused: InvalidInput | Conflict | NotFound, t: dict[str, Any]) -> 
     return None, t["not_found"]
 
 
+def _confirm_refusal(refused: InvalidInput | Conflict, t: dict[str, Any]) -> str:
+    """Why the held slot could not be booked, in the coach's language: the hold's own refusals, then a booking's
+    by the field it names."""
+    if refused.detail == waitlist.HOLD_RAN_OUT:
+        reason = t["hold_ran_out"]
+    elif refused.field == "entry_id":
+        reason = t["not_held"]
+    elif refused.field == "participant_id":
+        reason = t["no_consent"]
+    elif refused.field == "specialist_id":
+        reason = t["specialist_gone"]
+    elif refused.field == "start":
+        reason = t["slot_gone"]
+    else:
+        reason = t["try_again"]
+    return str(t["confirm_failed"]).format(reason=reason)
+
+
 @post("/waitlist", opt=PAGE, include_in_schema=False, status_code=200)
 async def add_to_waitlist(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Any]:
     """The rules of ``POST /api/v1/waitlist`` as a form."""
@@ -157,7 +175,7 @@ async def confirm_hold(
         )
     except (Conflict, InvalidInput) as refused:
         await db_session.rollback()
-        alert = visit.t["waitlist"]["confirm_failed"].format(reason=refused.detail)
+        alert = _confirm_refusal(refused, visit.t["waitlist"])
         return await _page(db_session, visit, me, alert=alert, status=refused.status_code)
     return redirect(f"/consultations/{booked.view.consultation.id}", visit)
 

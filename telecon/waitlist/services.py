@@ -49,6 +49,8 @@ from telecon.waitlist.models import OPEN_STATUSES, WaitlistEntry, WaitlistStatus
 LATEST_DATE_HORIZON = timedelta(days=731)
 """How far ahead a latest date may lie (a year 9999 would overflow the search's end)."""
 LATEST_DATE_TOO_FAR = "the latest date may be at most two years ahead"
+NOT_HELD = "no slot is held for this entry"
+HOLD_RAN_OUT = "the hold has run out; the slot may be offered to someone else"
 HOLD_ATTEMPTS = 3
 """Slots one entry tries in a row when a booking takes each one between the search and the hold (PostgreSQL)."""
 
@@ -182,9 +184,9 @@ async def confirm(
     """Book the held slot: the hold makes way for the booking in one transaction, with all of a booking's checks."""
     entry = await _lock(session, actor, entry_id)
     if entry.status is not WaitlistStatus.held or entry.hold_id is None:
-        raise Conflict("no slot is held for this entry", field="entry_id")
+        raise Conflict(NOT_HELD, field="entry_id")
     if entry.hold_expires_at is not None and entry.hold_expires_at <= now:
-        raise Conflict("the hold has run out; the slot may be offered to someone else", field="entry_id")
+        raise Conflict(HOLD_RAN_OUT, field="entry_id")
     hold = await session.get_one(Consultation, entry.hold_id)
     slot = (hold.specialist_id, hold.consultation_type_id, hold.starts_at)
     await _drop_hold(session, hold.id)

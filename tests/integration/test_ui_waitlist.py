@@ -51,6 +51,32 @@ async def test_add_see_the_hold_at_home_and_book_it(client: httpx.AsyncClient, w
     home = await client.get("/coach")
     assert W["notice"] not in text_of(home)
     assert W["empty"] in text_of(await client.get("/waitlist"))
+    again = await client.post(f"/waitlist/{entry_id[1]}/confirm", data={"csrf_token": csrf_of(home)})
+    assert again.status_code == 409
+    assert W["confirm_failed"].format(reason=W["not_held"]) in text_of(again)
+
+
+async def test_a_confirmation_refused_by_the_booking_says_why_in_the_coachs_language(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The participant withdrew their consent after the hold was made: the booking refuses, the page says so."""
+    await only_two_slots(client, world)
+    await sign_in(client, world.coach)
+    page = await client.get("/waitlist")
+    assert (await client.post("/waitlist", data=add_body(csrf_of(page), world))).status_code == 303
+    withdrawn = await client.post(
+        f"/api/v1/participants/{world.participant_id}/consents",
+        json={"kind": "video_consultation", "granted": False},
+        headers=await login(client, world.coach),
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    page = await client.get("/waitlist")
+    entry_id = re.search(r"/waitlist/([0-9a-f-]{36})/confirm", page.text)
+    assert entry_id is not None
+    refused = await client.post(f"/waitlist/{entry_id[1]}/confirm", data={"csrf_token": csrf_of(page)})
+    assert refused.status_code == 409
+    assert W["confirm_failed"].format(reason=W["no_consent"]) in text_of(refused)
+    assert "consented" not in text_of(refused)  # not the service's English
 
 
 async def test_errors_are_said_by_the_field_and_the_choice_is_kept(client: httpx.AsyncClient, world: World) -> None:
