@@ -42,6 +42,36 @@ def reachable(address: IPAddress, allowed: Iterable[IPNetwork]) -> bool:
     return address.is_global and not address.is_multicast
 
 
+LOCAL_NAMES = ("localhost", "localhost.localdomain")
+"""Names that always mean this machine (loopback)."""
+LINK_SUFFIXES = (".localhost", ".local")
+"""Names of this machine or of its link (mDNS): never on the public internet."""
+
+
+def refused_before_lookup(host: str, allowed: Iterable[IPNetwork] = ()) -> bool:
+    """Whether a URL's host is refused without looking it up, for an early answer at a form: an address
+    ``reachable`` refuses, or a name of this machine or its link. Any other name is checked when it is connected."""
+    name = host.lower().rstrip(".")
+    if name in LOCAL_NAMES:
+        return not reachable(ipaddress.IPv4Address("127.0.0.1"), allowed)
+    if name.endswith(LINK_SUFFIXES):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not reachable(address, allowed)
+
+
+def addressable(url: str) -> bool:
+    """Whether httpx can address the URL's host at all (``https://xn--/`` is no valid name: it raises there)."""
+    try:
+        httpx.URL(url).host  # noqa: B018 (reading the host is the check)
+    except (httpx.InvalidURL, UnicodeError):
+        return False
+    return True
+
+
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's own network backend, behind a resolution that checks every address of the host first."""
 

@@ -31,7 +31,7 @@ from telecon.audit import services as audit
 from telecon.calendars import fetch
 from telecon.calendars.models import BusyPeriod, CalendarKind, CalendarSource
 from telecon.crypto import KeyRing, UnknownKey
-from telecon.egress import IPNetwork, public_client
+from telecon.egress import IPNetwork, addressable, public_client
 from telecon.errors import InvalidInput, NotFound
 from telecon.organizations import services as organizations
 from telecon.organizations.models import User
@@ -75,8 +75,8 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise InvalidInput("the URL must start with http:// or https://", field="url")
-    if not parts.hostname:
-        raise InvalidInput("the URL needs a host", field="url")
+    if not parts.hostname or not addressable(url):
+        raise InvalidInput("the URL needs a valid host", field="url")
     if parts.username or parts.password:
         raise InvalidInput("put the user name and password in their own fields, not in the URL", field="url")
     return url

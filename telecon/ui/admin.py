@@ -467,6 +467,7 @@ async def add_webhook(request: Request[Any, Any, Any], db_session: DbSession, st
             url=url,
             events=values["events"],
             https_only=settings.env == "production",
+            allowed_private_networks=settings.allowed_private_networks,
             now=current_time(state),
         )
     except InvalidInput as refused:

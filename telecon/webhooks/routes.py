@@ -41,6 +41,7 @@ async def create_webhook(
         url=data.url,
         events=data.events,
         https_only=settings.env == "production",
+        allowed_private_networks=settings.allowed_private_networks,
         now=current_time(state),
     )
     s = created.subscription

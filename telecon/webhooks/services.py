@@ -8,7 +8,6 @@ answer to its creation, and kept encrypted (``telecon.crypto``): it is never log
 from __future__ import annotations
 
 import base64
-import ipaddress
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telecon.access import Actor, Role
 from telecon.audit import services as audit
 from telecon.crypto import KeyRing
+from telecon.egress import IPNetwork, addressable, refused_before_lookup
 from telecon.errors import InvalidInput, NotFound
 from telecon.outbox.models import WEBHOOK_EVENTS, OutboxMessage, Topic
 from telecon.rotation import Sealed
@@ -52,34 +52,25 @@ def secret_of(keys: KeyRing, subscription: WebhookSubscription) -> bytes:
     return plain.encode("ascii")
 
 
-def check_url(url: str, *, https_only: bool) -> str:
-    """An http(s) URL with a host; https only in production (the body is personal data)."""
+def check_url(url: str, *, https_only: bool, allowed: Sequence[IPNetwork] = ()) -> str:
+    """An http(s) URL with a valid host; https only in production (the body is personal data).
+
+    In production a host that is plainly outside the public internet and the ``allowed`` networks is refused here
+    already (``telecon.egress``); every delivery checks the address it connects to anyway.
+    """
     parts = urlsplit(url)
-    allowed = ("https",) if https_only else ("http", "https")
-    if parts.scheme not in allowed:
-        raise InvalidInput(f"the URL must start with {' or '.join(f'{s}://' for s in allowed)}", field="url")
-    if not parts.hostname:
-        raise InvalidInput("the URL needs a host", field="url")
+    allowed_schemes = ("https",) if https_only else ("http", "https")
+    if parts.scheme not in allowed_schemes:
+        schemes = " or ".join(f"{s}://" for s in allowed_schemes)
+        raise InvalidInput(f"the URL must start with {schemes}", field="url")
+    if not parts.hostname or not addressable(url):
+        raise InvalidInput("the URL needs a valid host", field="url")
     if parts.username or parts.password:
         raise InvalidInput("the URL must not carry credentials; the signature authenticates", field="url")
-    if https_only and _internal(parts.hostname):
+    if https_only and refused_before_lookup(parts.hostname, allowed):
         # In production an admin's URL must not make the server call into its own network (SSRF).
         raise InvalidInput("the URL must name a public host, not a local or private address", field="url")
     return url
-
-
-def _internal(host: str) -> bool:
-    """A literal loopback, private, link-local or reserved address, or a name that means this machine.
-
-    Names are not resolved here (DNS can change after the check); the receiver's network policy is the other half.
-    """
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith((".localhost", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return not address.is_global
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +89,10 @@ async def create_subscription(
     events: Sequence[str],
     https_only: bool,
     now: datetime,
+    allowed_private_networks: Sequence[IPNetwork] = (),
 ) -> Created:
     actor.require(Role.admin)
-    check_url(url, https_only=https_only)
+    check_url(url, https_only=https_only, allowed=allowed_private_networks)
     unknown = set(events) - set(WEBHOOK_EVENTS)
     if unknown or not events:
         raise InvalidInput(f"events must be some of {', '.join(WEBHOOK_EVENTS)}", field="events")

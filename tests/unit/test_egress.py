@@ -6,7 +6,7 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from telecon.egress import reachable
+from telecon.egress import addressable, reachable, refused_before_lookup
 
 OWN_CALDAV = ip_network("10.1.2.0/24")
 
@@ -45,3 +45,32 @@ def test_an_allowed_network_opens_exactly_itself() -> None:
     assert reachable(ip_address("::ffff:127.0.0.1"), [ip_network("127.0.0.0/8")])
     assert not reachable(ip_address("::1"), [ip_network("127.0.0.0/8")])
     assert not reachable(ip_address("10.1.2.3"), [])
+
+
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [
+        ("calendar.example", False),  # a name: checked when it is connected
+        ("93.184.215.14", False),
+        ("127.0.0.1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("printer.local", True),
+        ("app.localhost", True),
+        ("10.1.2.3", False),  # allowed below
+        ("10.9.9.9", True),
+    ],
+)
+def test_refused_before_lookup(host: str, refused: bool) -> None:
+    assert refused_before_lookup(host, [OWN_CALDAV]) is refused
+
+
+def test_localhost_is_allowed_with_loopback() -> None:
+    assert not refused_before_lookup("localhost", [ip_network("127.0.0.0/8")])
+
+
+def test_addressable() -> None:
+    assert addressable("https://calendar.example/a.ics")
+    assert addressable("https://bücher.example/a.ics")
+    assert not addressable("https://xn--/a.ics")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from ipaddress import ip_network
 
 import pytest
 
@@ -77,3 +78,13 @@ def test_production_refuses_local_and_private_hosts() -> None:
             check_url(url, https_only=True)
     assert check_url("https://203.0.113.9.nip.example/hook", https_only=True)
     assert check_url("http://127.0.0.1:9/hook", https_only=False)  # development and the tests' own receivers
+    # The operator's own case system, in a network TELECON_ALLOWED_PRIVATE_NETWORKS names.
+    assert check_url("https://10.0.0.7/hook", https_only=True, allowed=[ip_network("10.0.0.0/24")])
+    with pytest.raises(InvalidInput):
+        check_url("https://10.0.1.7/hook", https_only=True, allowed=[ip_network("10.0.0.0/24")])
+
+
+def test_a_host_httpx_cannot_address_is_refused_at_once() -> None:
+    for url in ("https://xn--/hook", "http://xn--/hook"):
+        with pytest.raises(InvalidInput):
+            check_url(url, https_only=False)
