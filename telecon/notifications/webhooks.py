@@ -37,11 +37,11 @@ from telecon.webhooks.signing import HEADER, sign
 
 TIMEOUT_SECONDS = 10.0
 RETRIED_STATUSES = frozenset({408, 429})
+"""Besides 5xx: the receiver asks to be tried again later. Any other answer outside 2xx is final."""
 NOT_PUBLIC = (
     "the receiver's address is not on the public internet; telecon posts there only where the operator allows "
     "its network (TELECON_ALLOWED_PRIVATE_NETWORKS)"
 )
-"""Besides 5xx: the receiver asks to be tried again later. Any other answer outside 2xx is final."""
 
 
 def is_event(topic: str) -> bool:
